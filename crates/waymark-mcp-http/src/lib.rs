@@ -1,0 +1,293 @@
+//! Waymark's HTTP transport: a hyper 1 server that owns everything HTTP and hands MCP
+//! requests to the adapter (`waymark-mcp`).
+//!
+//! Routes (PRODUCT.md, "Endpoints"):
+//! - `POST /mcp` (every tool), `/mcp/agent` (agent tools), `/mcp/workflows` (workflow tools);
+//! - `GET /healthz` (liveness), `GET /readyz` (database reachable, migrations current, circuit
+//!   breakers), `GET /metrics` (OpenMetrics text, any valid key);
+//! - anything else: 404 JSON (including `/.well-known/*`: no OAuth hints are advertised).
+//!
+//! Order of checks on an MCP route, each refusing with nothing processed:
+//! 1. method: only POST (405 with `Allow: POST`);
+//! 2. `Host` and `Origin` (403, MCP 2025-11-25 "DNS rebinding");
+//! 3. API key from `Authorization: Bearer` or `X-API-Key` (401 with
+//!    `WWW-Authenticate: Bearer realm="mcp", error="invalid_token"`);
+//! 4. body size, 4 MiB by default (413);
+//! 5. for `tools/call`, the core's admission: the key's allow-list and scope (403, with
+//!    `error="insufficient_scope"` for a missing scope) and rate limit (429 with `Retry-After`).
+//!
+//! Accepted sockets get `TCP_NODELAY` (a missing one costs ~40 ms per small response).
+//!
+//! With the `conformance-fixtures` feature (test builds only), [`HttpConfig::anonymous`] can
+//! replace step 3 for the official conformance suite, which cannot send credentials.
+
+#![warn(missing_docs)]
+#![deny(clippy::print_stdout)]
+
+mod guard;
+mod respond;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use waymark_core::{Refusal, Service, Transport};
+use waymark_mcp::{HttpEndpoint, Surface};
+
+pub use guard::HostPolicy;
+use respond::Body;
+
+/// The default listen address (loopback only).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7410";
+/// The default request body limit (the official SDKs' 4 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// How the HTTP server behaves.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Accepted `Host` and `Origin` values beyond loopback.
+    pub hosts: HostPolicy,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    /// Conformance-fixtures builds only: serve every MCP request as this principal, without
+    /// an API key (the MCP conformance suite has no way to send one). [`HttpServer::bind`]
+    /// refuses it unless `listen` is a loopback address. `/metrics` still needs a key.
+    #[cfg(feature = "conformance-fixtures")]
+    pub anonymous: Option<waymark_core::Principal>,
+}
+
+impl HttpConfig {
+    /// Defaults for `listen`.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            hosts: HostPolicy::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            shutdown_grace: Duration::from_secs(10),
+            #[cfg(feature = "conformance-fixtures")]
+            anonymous: None,
+        }
+    }
+}
+
+struct App {
+    service: Service,
+    config: HttpConfig,
+    all: HttpEndpoint,
+    agent: HttpEndpoint,
+    workflows: HttpEndpoint,
+}
+
+/// A bound, not yet running server.
+pub struct HttpServer {
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for HttpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpServer").field("listener", &self.listener).finish_non_exhaustive()
+    }
+}
+
+impl HttpServer {
+    /// Binds the listen address.
+    ///
+    /// # Errors
+    /// The address cannot be bound (or, in conformance-fixtures builds, anonymous access was
+    /// asked for on an address that is not loopback).
+    pub async fn bind(service: Service, config: HttpConfig) -> std::io::Result<Self> {
+        #[cfg(feature = "conformance-fixtures")]
+        if config.anonymous.is_some() && !config.listen.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("anonymous access is only served on loopback, not on {}", config.listen),
+            ));
+        }
+        let listener = TcpListener::bind(config.listen).await?;
+        let shutdown = CancellationToken::new();
+        let endpoint = |surface| HttpEndpoint::new(service.clone(), surface, config.max_body_bytes, shutdown.clone());
+        let app = Arc::new(App {
+            all: endpoint(Surface::All),
+            agent: endpoint(Surface::Agent),
+            workflows: endpoint(Surface::Workflows),
+            service,
+            config,
+        });
+        Ok(Self { listener, app, shutdown })
+    }
+
+    /// The bound address (useful with port 0).
+    ///
+    /// # Errors
+    /// The socket has no local address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `stop` is cancelled, then stops accepting, lets in-flight requests finish
+    /// (up to the configured grace period) and returns.
+    ///
+    /// # Errors
+    /// Accepting failed in a way that cannot be retried.
+    pub async fn run(self, stop: CancellationToken) -> std::io::Result<()> {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = stop.cancelled() => break,
+                accepted = accept(&self.listener) => match accepted {
+                    Ok(pair) => pair,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let app = Arc::clone(&self.app);
+            let service = hyper::service::service_fn(move |req| {
+                let app = Arc::clone(&app);
+                async move { Ok::<_, std::convert::Infallible>(route(&app, req).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(%peer, error = %err, "connection ended with an error");
+                }
+            });
+        }
+        self.shutdown.cancel();
+        let grace = self.app.config.shutdown_grace;
+        if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+            tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time");
+        }
+        Ok(())
+    }
+}
+
+/// Accepts one connection with `TCP_NODELAY` set.
+async fn accept(listener: &TcpListener) -> std::io::Result<(TcpStream, SocketAddr)> {
+    let (stream, peer) = listener.accept().await?;
+    stream.set_nodelay(true)?;
+    Ok((stream, peer))
+}
+
+async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    match path.as_str() {
+        "/healthz" => respond::json(StatusCode::OK, &serde_json::json!({ "status": "ok" })),
+        "/readyz" => readyz(app).await,
+        "/metrics" => metrics(app, &req).await,
+        "/mcp" => mcp(app, &app.all, req).await,
+        "/mcp/agent" => mcp(app, &app.agent, req).await,
+        "/mcp/workflows" => mcp(app, &app.workflows, req).await,
+        _ => respond::json(StatusCode::NOT_FOUND, &serde_json::json!({ "error": "not_found" })),
+    }
+}
+
+async fn readyz(app: &App) -> Response<Body> {
+    let r = app.service.readiness().await;
+    let status = if r.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    respond::json(
+        status,
+        &serde_json::json!({
+            "status": if r.is_ready() { "ready" } else { "not_ready" },
+            "database": if r.database_reachable { "reachable" } else { "unreachable" },
+            "pending_migrations": if r.database_reachable { Some(r.pending_migrations) } else { None },
+            "backend": app.service.backend(),
+            "breakers": app.service.breakers(),
+        }),
+    )
+}
+
+/// `/metrics`: OpenMetrics text for any valid API key. It is served on the same listener
+/// behind the same bearer auth so there is one port to expose and no unauthenticated surface;
+/// its labels (tool, outcome, service) carry no tenant data, so any workspace's key may read it.
+async fn metrics(app: &App, req: &Request<Incoming>) -> Response<Body> {
+    if req.method() != Method::GET {
+        return respond::method_not_allowed_get();
+    }
+    if let Err(err) = match guard::api_key(req.headers()) {
+        Some(key) => app.service.authenticate(key, Transport::Http).await.map(|_| ()),
+        None => Err(waymark_core::AuthError::Missing),
+    } {
+        return respond::unauthorized(err);
+    }
+    respond::openmetrics(app.service.metrics_text())
+}
+
+async fn mcp(app: &App, endpoint: &HttpEndpoint, req: Request<Incoming>) -> Response<Body> {
+    if req.method() != Method::POST {
+        return respond::method_not_allowed();
+    }
+    if let Err(refusal) = app.config.hosts.check(req.headers()) {
+        tracing::warn!(reason = %refusal, "refused by Host/Origin policy");
+        return respond::forbidden_origin(&refusal);
+    }
+    let principal = match guard::api_key(req.headers()) {
+        Some(key) => app.service.authenticate(key, Transport::Http).await,
+        None => Err(waymark_core::AuthError::Missing),
+    };
+    #[cfg(feature = "conformance-fixtures")]
+    let principal = match &app.config.anonymous {
+        Some(anonymous) => Ok(anonymous.clone()),
+        None => principal,
+    };
+    let principal = match principal {
+        Ok(p) => p,
+        Err(err) => return respond::unauthorized(err),
+    };
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > app.config.max_body_bytes) {
+        return respond::too_large(app.config.max_body_bytes);
+    }
+    let (mut parts, body) = req.into_parts();
+    let bytes = match Limited::new(body, app.config.max_body_bytes).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return respond::too_large(app.config.max_body_bytes),
+    };
+    if let Some((id, tool)) = guard::tool_call(&bytes) {
+        match app.service.admit(&principal, &tool).await {
+            Ok(admission) => {
+                parts.extensions.insert(admission);
+            }
+            Err(Refusal::Denied(err)) => return respond::refused(id, &err, app.service.catalogue().get(&tool)),
+            // An unknown tool is the adapter's to answer (JSON-RPC -32602).
+            Err(Refusal::UnknownTool(_)) => {}
+        }
+    }
+    parts.extensions.insert(principal);
+    let forwarded = Request::from_parts(parts, Full::new(bytes));
+    endpoint.handle(forwarded).await.map(|b| b.boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accept;
+
+    #[tokio::test]
+    async fn accepted_sockets_have_nodelay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move { tokio::net::TcpStream::connect(addr).await.unwrap() });
+        let (stream, _) = accept(&listener).await.unwrap();
+        assert!(stream.nodelay().unwrap());
+        drop(client.await.unwrap());
+    }
+}

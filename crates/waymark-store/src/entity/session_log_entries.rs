@@ -1,0 +1,20 @@
+//! The `session_log_entries` table.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "session_log_entries")]
+pub(crate) struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub(crate) id: String,
+    pub(crate) session_id: String,
+    pub(crate) kind: String,
+    pub(crate) message: String,
+    pub(crate) data: String,
+    pub(crate) created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub(crate) enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,317 @@
+//! MCP over HTTP: auth, scopes and tenancy for every tool; both protocol eras; the HTTP
+//! refusals (405, 403, 401, 413, 404).
+
+use crate::support::{Era, HttpHarness, http};
+use serde_json::{Value, json};
+use waymark_testkit::Backend;
+
+/// Arguments that name alpha's objects (plan `secret`, session `session`, workflow `alpha-wf`),
+/// for every tool that addresses one. A new tool must be added here, so the auth and tenancy
+/// checks below cover every tool.
+fn probe(tool: &str, session: &str) -> Option<Value> {
+    let args = match tool {
+        "plan_create"
+        | "plan_list"
+        | "session_start"
+        | "session_list"
+        | "template_list"
+        | "template_preview"
+        | "template_create_plan"
+        | "list_workflows"
+        | "start_workflow" => return None,
+        "plan_get" | "plan_archive" | "plan_publish" => json!({ "slug": "secret" }),
+        "plan_update_status" => json!({ "slug": "secret", "status": "active" }),
+        "phase_get" => json!({ "plan_slug": "secret", "phase": 1 }),
+        "phase_update_status" => json!({ "plan_slug": "secret", "phase": 1, "status": "skipped" }),
+        "phase_add_checkpoint" => json!({ "plan_slug": "secret", "phase": 1, "note": "n" }),
+        "phase_add" => json!({ "plan_slug": "secret", "name": "Two" }),
+        "task_update" => json!({ "plan_slug": "secret", "phase": 1, "task_index": 0, "status": "completed" }),
+        "task_toggle" => json!({ "plan_slug": "secret", "phase": 1, "task_index": 0 }),
+        "task_add" => json!({ "plan_slug": "secret", "phase": 1, "name": "b" }),
+        "session_log" => json!({ "session_id": session, "message": "m" }),
+        "session_artifact" => json!({ "session_id": session, "path": "p", "action": "created" }),
+        "session_handoff" => json!({ "session_id": session, "summary": "s" }),
+        "session_resume" | "session_replay" | "session_heartbeat" => json!({ "session_id": session }),
+        "session_end" => json!({ "session_id": session, "status": "failed" }),
+        "session_continue" => json!({ "previous_session_id": session, "agent_type": "thief" }),
+        "state_set" => json!({ "plan_slug": "secret", "key": "k", "value": "stolen" }),
+        "state_get" | "state_delete" => json!({ "plan_slug": "secret", "key": "k" }),
+        "state_list" => json!({ "plan_slug": "secret" }),
+        "get_workflow_result" | "get_workflow_history" => json!({ "workflow_id": "alpha-wf" }),
+        other => panic!("add `{other}` to the e2e auth table (tests/e2e/http.rs)"),
+    };
+    Some(args)
+}
+
+/// Arguments valid for any tool's schema.
+fn minimal(tool: &str, session: &str) -> Value {
+    let variables = json!({ "issue_id": "BUG-1", "component": "core" });
+    match tool {
+        "plan_create" => json!({ "title": "Probe" }),
+        "session_start" => json!({ "agent_type": "probe" }),
+        "template_preview" | "template_create_plan" => json!({ "template": "bug-fix", "variables": variables }),
+        "start_workflow" => json!({ "workflow": "simple" }),
+        other => probe(other, session).unwrap_or_else(|| json!({})),
+    }
+}
+
+async fn every_tool_checks_key_scope_and_workspace(backend: Backend) {
+    let h = HttpHarness::start(backend).await;
+    let alpha = h.key("alpha", "read,write").await;
+    let beta = h.key("beta", "read,write").await;
+    let reader = h.key("alpha", "read").await;
+    let mut owner = h.client(&alpha, Era::Modern);
+    owner
+        .tool(
+            "plan_create",
+            json!({ "title": "Secret", "slug": "secret", "phases": [{ "name": "One", "tasks": ["a"] }] }),
+        )
+        .await;
+    owner.tool("state_set", json!({ "plan_slug": "secret", "key": "k", "value": "alpha's" })).await;
+    let started = owner.tool("session_start", json!({ "agent_type": "alpha", "plan_slug": "secret" })).await;
+    let session = started["session"]["session_id"].as_str().unwrap().to_owned();
+    owner.tool("start_workflow", json!({ "workflow": "simple", "instance_id": "alpha-wf" })).await;
+    let tools = owner.list_tools().await;
+    assert_eq!(tools.len(), h.t.service.catalogue().tools().len());
+
+    for tool in &tools {
+        let name = tool["name"].as_str().unwrap();
+        let args = minimal(name, &session);
+        let scope = h.t.service.catalogue().get(name).unwrap().scope.as_str();
+
+        let no_key = crate::support::http(
+            h.addr,
+            "POST",
+            "/mcp",
+            &[("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")],
+            json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": name, "arguments": args } })
+                .to_string()
+                .as_bytes(),
+        )
+        .await;
+        assert_eq!(no_key.status, 401, "{name} without a key");
+        assert_eq!(no_key.header("www-authenticate"), Some(r#"Bearer realm="mcp", error="invalid_token""#));
+
+        let call = json!({ "name": name, "arguments": args });
+        let wrong = h
+            .client("wmk_000000000000000000000000000000000000000000x", Era::Legacy("2025-11-25"))
+            .request("tools/call", call.clone(), Some(name))
+            .await;
+        assert_eq!(wrong.http.status, 401, "{name} with an unknown key");
+
+        let read_only = h.client(&reader, Era::Legacy("2025-06-18")).request("tools/call", call, Some(name)).await;
+        if scope == "write" {
+            assert_eq!(read_only.http.status, 403, "{name} with a read key: {}", read_only.http.body);
+            assert_eq!(
+                read_only.http.header("www-authenticate"),
+                Some(r#"Bearer realm="mcp", error="insufficient_scope", scope="write""#)
+            );
+            assert!(read_only.message["error"]["message"].as_str().unwrap().contains("missing scope 'write'"));
+        } else {
+            assert_eq!(read_only.http.status, 200, "{name} with a read key");
+        }
+
+        if let Some(args) = probe(name, &session) {
+            let other = h.client(&beta, Era::Modern).tool(name, args).await;
+            if h.t.service.catalogue().get(name).unwrap().category == waymark_core::Category::Workflow {
+                // The seed's contract: a workflow another workspace owns is `found: false`.
+                assert_eq!(other["found"], false, "{name} on another workspace's workflow: {other}");
+            } else {
+                assert_eq!(other["code"], "not_found", "{name} on another workspace's plan: {other}");
+                assert_eq!(other["success"], false);
+            }
+        }
+    }
+    // alpha's plan, state and session are as they were.
+    let plan = owner.tool("plan_get", json!({ "slug": "secret" })).await;
+    assert_eq!(plan["plan"]["status"], "draft");
+    assert_eq!(plan["plan"]["phases"][0]["status"], "pending");
+    assert_eq!(owner.tool("state_get", json!({ "plan_slug": "secret", "key": "k" })).await["value"], "alpha's");
+    let replay = owner.tool("session_replay", json!({ "session_id": session })).await;
+    assert_eq!(replay["replay_context"]["status"], "active");
+    assert_eq!(replay["replay_context"]["total_actions"], 0);
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tool_checks_key_scope_and_workspace_sqlite() {
+    every_tool_checks_key_scope_and_workspace(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tool_checks_key_scope_and_workspace_postgres() {
+    every_tool_checks_key_scope_and_workspace(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_protocol_eras_are_served_without_sessions() {
+    let h = HttpHarness::start(Backend::Sqlite).await;
+    let key = h.key("default", "read,write").await;
+    for version in ["2025-06-18", "2025-11-25"] {
+        let mut c = h.client(&key, Era::Legacy(version));
+        let init = c.handshake().await;
+        assert_eq!(init.result()["protocolVersion"], version);
+        assert_eq!(init.result()["serverInfo"]["name"], "waymark");
+        assert_eq!(init.result()["capabilities"], json!({ "tools": {} }));
+        assert!(init.http.header("mcp-session-id").is_none(), "no protocol sessions");
+        assert_eq!(c.list_tools().await.len(), 34);
+    }
+    let mut modern = h.client(&key, Era::Modern);
+    let discover = modern.handshake().await;
+    assert_eq!(discover.result()["supportedVersions"], json!(["2026-07-28", "2025-11-25", "2025-06-18"]));
+    let created = modern.tool("plan_create", json!({ "title": "Modern", "slug": "modern" })).await;
+    assert_eq!(created["plan"]["slug"], "modern");
+    // Header and body must agree on 2026-07-28 (SEP-2243).
+    let mismatch = http(
+        h.addr,
+        "POST",
+        "/mcp",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("Authorization", &format!("Bearer {key}")),
+            ("MCP-Protocol-Version", "2026-07-28"),
+            ("Mcp-Method", "tools/call"),
+            ("Mcp-Name", "plan_get"),
+        ],
+        json!({
+            "jsonrpc": "2.0", "id": 9, "method": "tools/call",
+            "params": { "name": "plan_list", "arguments": {}, "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}
+            } }
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(mismatch.status, 400, "{}", mismatch.body);
+    // Prompts and resources are not offered.
+    let prompts = modern.request("prompts/list", json!({}), None).await;
+    assert_eq!(prompts.message["error"]["code"], -32601);
+    let unknown = modern.call("plan_delete", json!({})).await;
+    assert_eq!(unknown.message["error"]["code"], -32602);
+    assert_eq!(unknown.message["error"]["message"], "Unknown tool: plan_delete");
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_lifecycle_over_http_reports_errors_agents_can_act_on() {
+    let h = HttpHarness::start(Backend::Sqlite).await;
+    let key = h.key("default", "read,write").await;
+    let mut c = h.client(&key, Era::Modern);
+    c.tool(
+        "plan_create",
+        json!({ "title": "Web", "slug": "web", "phases": [{ "name": "A", "tasks": ["t1"] }, { "name": "B", "dependencies": [1] }] }),
+    )
+    .await;
+    let early =
+        c.tool("phase_update_status", json!({ "plan_slug": "web", "phase": "A", "status": "in_progress" })).await;
+    assert_eq!(early["code"], "invalid_transition");
+    c.tool("plan_publish", json!({ "slug": "web" })).await;
+    let blocked =
+        c.tool("phase_update_status", json!({ "plan_slug": "web", "phase": 2, "status": "in_progress" })).await;
+    assert_eq!(blocked["code"], "dependency_not_met");
+    assert_eq!(blocked["details"]["dependency_blockers"][0]["phase_name"], "A");
+    c.tool("task_toggle", json!({ "plan_slug": "web", "phase": 1, "task_index": 0 })).await;
+    c.tool("phase_update_status", json!({ "plan_slug": "web", "phase": 1, "status": "completed" })).await;
+    let done = c.tool("phase_update_status", json!({ "plan_slug": "web", "phase": 2, "status": "completed" })).await;
+    assert_eq!(done["plan"]["status"], "completed");
+    let bad = c.call("plan_get", json!({ "slug": 7, "extra": true })).await;
+    assert_eq!(bad.result()["isError"], true);
+    assert_eq!(bad.result()["structuredContent"]["code"], "validation_error");
+    assert_eq!(bad.result()["content"][0]["text"], "unknown argument: extra; slug must be a string");
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_refusals() {
+    let h = HttpHarness::start(Backend::Sqlite).await;
+    let key = h.key("default", "read,write").await;
+    let bearer = format!("Bearer {key}");
+    let json_headers = |extra: Vec<(&'static str, String)>| {
+        let mut v: Vec<(&str, String)> = vec![
+            ("Content-Type", "application/json".into()),
+            ("Accept", "application/json, text/event-stream".into()),
+            ("Authorization", bearer.clone()),
+            ("MCP-Protocol-Version", "2025-11-25".into()),
+        ];
+        v.extend(extra);
+        v
+    };
+    let list = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }).to_string();
+    let send = |headers: Vec<(&'static str, String)>, method: &'static str, path: &'static str, body: Vec<u8>| {
+        let addr = h.addr;
+        async move {
+            let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            http(addr, method, path, &refs, &body).await
+        }
+    };
+
+    for method in ["GET", "DELETE", "PUT"] {
+        let r = send(json_headers(vec![]), method, "/mcp", vec![]).await;
+        assert_eq!(r.status, 405, "{method}");
+        assert_eq!(r.header("allow"), Some("POST"));
+    }
+    let evil_origin =
+        send(json_headers(vec![("Origin", "http://evil.example".into())]), "POST", "/mcp", list.clone().into_bytes())
+            .await;
+    assert_eq!(evil_origin.status, 403);
+    let evil_host =
+        send(json_headers(vec![("Host", "evil.example".into())]), "POST", "/mcp", list.clone().into_bytes()).await;
+    assert_eq!(evil_host.status, 403);
+    let local_origin =
+        send(json_headers(vec![("Origin", "http://localhost:5173".into())]), "POST", "/mcp", list.clone().into_bytes())
+            .await;
+    assert_eq!(local_origin.status, 200);
+    let x_api_key = send(
+        vec![
+            ("Content-Type", "application/json".into()),
+            ("Accept", "application/json, text/event-stream".into()),
+            ("X-API-Key", key.clone()),
+        ],
+        "POST",
+        "/mcp",
+        list.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(x_api_key.status, 200, "X-API-Key is accepted like the original");
+
+    let huge = vec![b' '; 4 * 1024 * 1024 + 1];
+    let too_big = send(json_headers(vec![]), "POST", "/mcp", huge).await;
+    assert_eq!(too_big.status, 413);
+
+    for path in ["/", "/.well-known/oauth-protected-resource", "/register", "/metrics-nope"] {
+        assert_eq!(send(vec![], "GET", path, vec![]).await.status, 404, "{path}");
+    }
+    assert_eq!(send(vec![], "GET", "/healthz", vec![]).await.json()["status"], "ok");
+    let ready = send(vec![], "GET", "/readyz", vec![]).await;
+    assert_eq!((ready.status, ready.json()["status"].clone()), (200, json!("ready")));
+
+    // Revocation: the verified key is cached (at most 5 s), then refused.
+    let view = h.t.service.list_keys(Some("default")).await.unwrap();
+    h.t.service.revoke_key(&view[0].id).await.unwrap();
+    h.t.service.clear_auth_cache();
+    let revoked = send(json_headers(vec![]), "POST", "/mcp", list.into_bytes()).await;
+    assert_eq!(revoked.status, 401);
+    assert_eq!(revoked.json()["error"]["message"], "API key has been revoked");
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn surfaces_serve_their_subsets() {
+    let h = HttpHarness::start(Backend::Sqlite).await;
+    let key = h.key("default", "read,write").await;
+    let mut agent = h.client(&key, Era::Legacy("2025-11-25"));
+    agent.path = "/mcp/agent".into();
+    assert_eq!(agent.list_tools().await.len(), 30);
+    let mut workflows = h.client(&key, Era::Legacy("2025-11-25"));
+    workflows.path = "/mcp/workflows".into();
+    let names: Vec<_> = workflows.list_tools().await.iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, ["get_workflow_history", "get_workflow_result", "list_workflows", "start_workflow"]);
+    let refused = agent.request("tools/call", json!({ "name": "list_workflows", "arguments": {} }), None).await;
+    assert_eq!(refused.message["error"]["code"], -32602, "workflow tools are not served on /mcp/agent");
+    let refused = workflows.request("tools/call", json!({ "name": "plan_list", "arguments": {} }), None).await;
+    assert_eq!(refused.message["error"]["code"], -32602, "agent tools are not served on /mcp/workflows");
+    h.finish().await;
+}

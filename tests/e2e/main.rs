@@ -1,0 +1,11 @@
+//! End-to-end tests through real transports: the HTTP server, and the `waymark` binary for
+//! stdio and the CLI. One test binary (matklad's "one integration-test binary per crate").
+
+mod cli;
+mod cli_workflow;
+mod crash;
+mod http;
+mod machinery;
+mod serve;
+mod stdio;
+mod support;
