@@ -23,12 +23,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use waymark_core::{Service, ServiceConfig};
 use waymark_testkit::{Backend, TestDatabase};
 
-use crate::support::waymark_bin;
+use crate::support::{try_http, waymark_bin};
 
 // ---------------------------------------------------------------------------------------------
 // The tests
@@ -54,7 +55,7 @@ const COMPLETION_DEADLINE: Duration = Duration::from_secs(60);
 async fn kill_restart(backend: Backend) {
     let started = Instant::now();
     let seed = seed();
-    let mut rng = Rng::new(seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     let name = format!("{backend:?}").to_lowercase();
     eprintln!("crash[{name}]: seed {seed} (set WAYMARK_CRASH_SEED={seed} to replay the same kill schedule)");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -74,7 +75,7 @@ async fn kill_restart(backend: Backend) {
     for s in 0..STARTERS {
         let (addr_rx, ledger, stop, counter, key) =
             (addr_rx.clone(), Arc::clone(&ledger), Arc::clone(&stop), Arc::clone(&counter), key.clone());
-        let mut rng = Rng::new(seed ^ (0x9e37_79b9 * (s + 1)));
+        let mut rng = StdRng::seed_from_u64(seed ^ (0x9e37_79b9 * (s + 1)));
         starters.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let Some(addr) = *addr_rx.borrow() else {
@@ -102,13 +103,13 @@ async fn kill_restart(backend: Backend) {
                     Err(CallError::NoResponse(why)) => ledger.lock().unwrap().unanswered.push(format!("{id}: {why}")),
                     Err(CallError::Refused(e)) => ledger.lock().unwrap().refused.push(format!("{id}: {e}")),
                 }
-                tokio::time::sleep(Duration::from_millis(rng.range(PAUSE_MS.0, PAUSE_MS.1))).await;
+                tokio::time::sleep(Duration::from_millis(rng.random_range(PAUSE_MS.0..PAUSE_MS.1))).await;
             }
         }));
     }
 
     // Kill at random points, restarting on the same database each time.
-    let kills = rng.range(4, 7) as usize;
+    let kills = rng.random_range(4..7);
     let mut kill_delays = Vec::new();
     let mut server = None;
     for round in 0..=kills {
@@ -118,7 +119,7 @@ async fn kill_restart(backend: Backend) {
             server = Some(s);
             break;
         }
-        let delay = Duration::from_millis(rng.range(100, 3200));
+        let delay = Duration::from_millis(rng.random_range(100..3200));
         kill_delays.push(delay.as_millis());
         tokio::time::sleep(delay).await;
         let mut s = s;
@@ -827,76 +828,39 @@ async fn call_tool(addr: SocketAddr, key: &str, tool: &str, arguments: Value) ->
         "params": { "name": tool, "arguments": arguments }
     })
     .to_string();
-    let request = format!(
-        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2025-11-25\r\n\
-         Authorization: Bearer {key}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        stream.write_all(request.as_bytes()).await?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await?;
-        Ok::<_, std::io::Error>(raw)
-    };
-    let raw = match tokio::time::timeout(Duration::from_secs(40), exchange).await {
-        Ok(Ok(raw)) => raw,
-        Ok(Err(e)) => return Err(CallError::NoResponse(e.to_string())),
-        Err(_) => return Err(CallError::NoResponse("timed out".into())),
-    };
-    let text = String::from_utf8_lossy(&raw);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        return Err(CallError::NoResponse(format!("no complete response: {text:?}")));
-    };
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let chunked = head.lines().any(|l| {
-        l.split_once(':').is_some_and(|(k, v)| {
-            k.trim().eq_ignore_ascii_case("transfer-encoding") && v.trim().eq_ignore_ascii_case("chunked")
-        })
-    });
-    let length = head.lines().find_map(|l| {
-        l.split_once(':')
-            .filter(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-    });
-    // A response cut off by the kill is no response.
-    let complete = match length {
-        Some(n) => body.len() >= n,
-        None => !chunked || body.ends_with("0\r\n\r\n"),
-    };
-    if status == 0 || !complete {
-        return Err(CallError::NoResponse(format!("cut-off response: {text:?}")));
-    }
-    let body = if chunked { dechunk(body) } else { body.to_owned() };
-    let message = serde_json::from_str::<Value>(&body).ok().or_else(|| {
-        body.lines()
+    let bearer = format!("Bearer {key}");
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2025-11-25"),
+        ("Authorization", bearer.as_str()),
+    ];
+    let response =
+        match tokio::time::timeout(Duration::from_secs(40), try_http(addr, "POST", "/mcp", &headers, body.as_bytes()))
+            .await
+        {
+            Ok(Ok(response)) => response,
+            Ok(Err(why)) => return Err(CallError::NoResponse(why)),
+            Err(_) => return Err(CallError::NoResponse("timed out".into())),
+        };
+    let status = response.status;
+    let message = serde_json::from_str::<Value>(&response.body).ok().or_else(|| {
+        response
+            .body
+            .lines()
             .rev()
             .filter_map(|l| l.strip_prefix("data:"))
             .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
             .find(|v| v.get("id").is_some())
     });
     let Some(message) = message else {
-        return Err(CallError::Refused(format!("HTTP {status}: {body}")));
+        return Err(CallError::Refused(format!("HTTP {status}: {}", response.body)));
     };
     let result = &message["result"];
     if status != 200 || result["isError"] == true || result.get("structuredContent").is_none() {
         return Err(CallError::Refused(format!("HTTP {status}: {message}")));
     }
     Ok(result["structuredContent"].clone())
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -909,57 +873,13 @@ fn seed() -> u64 {
     })
 }
 
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `low..high`.
-    fn range(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low)
-    }
-}
-
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS(.fff)Z` as milliseconds since the epoch.
+/// An RFC 3339 timestamp (`recorded_at`) as milliseconds since the epoch.
 fn parse_iso_ms(s: &str) -> Option<i64> {
-    let s = s.strip_suffix('Z')?;
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    let millis: i64 = format!("{frac:0<3}")[..3].parse().ok()?;
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + millis)
-}
-
-#[test]
-fn iso_timestamps_parse_to_epoch_milliseconds() {
-    assert_eq!(parse_iso_ms("1970-01-01T00:00:00.000Z"), Some(0));
-    assert_eq!(parse_iso_ms("2000-03-01T00:00:01.250Z"), Some(951_868_801_250));
-    assert_eq!(parse_iso_ms("2026-08-05T12:34:56Z"), Some(1_785_933_296_000));
+    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
 }
 
 /// The history checks reject what they are there to catch (each case breaks one rule).

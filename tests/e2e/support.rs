@@ -45,37 +45,72 @@ pub(crate) async fn http(
     body: &[u8],
 ) -> HttpResponse {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        request.push_str(&format!("Host: {addr}\r\n"));
-    }
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write head");
+    stream.write_all(request_head(addr, method, path, headers, body.len()).as_bytes()).await.expect("write head");
     // The server may answer (413) before reading the whole body and close; ignore write errors.
     let _ = stream.write_all(body).await;
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw).await;
-    parse_response(&raw)
+    parse_response(&raw).0
 }
 
-fn parse_response(raw: &[u8]) -> HttpResponse {
+/// Like [`http`] for a server that may die mid-request (the crash tests): a failed connection,
+/// a failed read or a response cut short is an `Err` saying what happened, never a panic.
+pub(crate) async fn try_http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<HttpResponse, String> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    stream
+        .write_all(request_head(addr, method, path, headers, body.len()).as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    stream.write_all(body).await.map_err(|e| format!("write: {e}"))?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.map_err(|e| format!("read: {e}"))?;
+    match parse_response(&raw) {
+        (response, true) => Ok(response),
+        (_, false) => Err(format!("cut-off response: {:?}", String::from_utf8_lossy(&raw))),
+    }
+}
+
+fn request_head(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], length: usize) -> String {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {length}\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+/// Parses a raw response; the flag says whether it arrived whole (a status line, and the body
+/// its `Content-Length` or final chunk promises).
+fn parse_response(raw: &[u8]) -> (HttpResponse, bool) {
     let text = String::from_utf8_lossy(raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let (head, body, has_head) = match text.split_once("\r\n\r\n") {
+        Some((head, body)) => (head, body, true),
+        None => (&*text, "", false),
+    };
     let mut lines = head.lines();
     let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
     let headers: HashMap<String, String> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let body = if headers.get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    HttpResponse { status, headers, body }
+    let chunked = headers.get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let complete = has_head
+        && status != 0
+        && match headers.get("content-length").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => body.len() >= n,
+            None => !chunked || body.ends_with("0\r\n\r\n"),
+        };
+    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    (HttpResponse { status, headers, body }, complete)
 }
 
 fn dechunk(mut body: &str) -> String {

@@ -3,8 +3,8 @@
 // stdio, in the modes 'legacy' (initialize handshake), 'auto' (server/discover probe, then
 // 2026-07-28) and { pin: '2026-07-28' }.
 //
-// In every mode: tools/list (exactly the 30 catalogue tools, each with an object inputSchema,
-// an outputSchema and annotations), plan_create, plan_get, session_start, an unknown slug
+// In every mode: tools/list (exactly the 34 catalogue tools, each with an object inputSchema,
+// an outputSchema and annotations), plan_create, plan_get, session_start, list_workflows, an unknown slug
 // (isError with structuredContent.code "not_found"), and an unknown tool (JSON-RPC -32602).
 // Every structuredContent, errors included, is checked against the tool's outputSchema with
 // the SDK's own Ajv validator (the SDK itself checks successful results only).
@@ -23,11 +23,12 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/client/validators/
 
 const STEP_TIMEOUT_MS = 30_000; // every single request, and connecting
 const EXPECTED_TOOLS = [
+  'get_workflow_history', 'get_workflow_result', 'list_workflows',
   'phase_add', 'phase_add_checkpoint', 'phase_get', 'phase_update_status',
   'plan_archive', 'plan_create', 'plan_get', 'plan_list', 'plan_publish', 'plan_update_status',
   'session_artifact', 'session_continue', 'session_end', 'session_handoff', 'session_heartbeat',
   'session_list', 'session_log', 'session_replay', 'session_resume', 'session_start',
-  'state_delete', 'state_get', 'state_list', 'state_set',
+  'start_workflow', 'state_delete', 'state_get', 'state_list', 'state_set',
   'task_add', 'task_toggle', 'task_update',
   'template_create_plan', 'template_list', 'template_preview',
 ];
@@ -170,6 +171,10 @@ async function exercise(conn, slug) {
   check(typeof sc.session.session_id === 'string' && sc.session.session_id.startsWith('sess_'), `${L}: session id ${sc.session.session_id}`);
   check(sc.session.plan === slug, `${L}: session plan ${JSON.stringify(sc.session)}`);
   conn.step('session_start');
+
+  sc = await conn.ok('list_workflows', {});
+  check(sc.available_workflows.some((w) => w.key === 'simple'), `${L}: list_workflows lacks simple: ${JSON.stringify(sc.available_workflows)}`);
+  conn.step('list_workflows');
 
   await conn.err('plan_get', { slug: `${slug}-missing` }, 'not_found');
   conn.step('plan_get of an unknown slug (isError, code not_found)');
