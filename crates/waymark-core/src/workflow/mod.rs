@@ -211,6 +211,7 @@ pub struct StartWorkflowParams {
     #[schemars(length(min = 1, max = 191))]
     pub workflow: String,
     /// The ordered arguments (any JSON values), as list_workflows lists them.
+    #[schemars(with = "Option<Vec<crate::view::AnyJson>>")]
     pub arguments: Option<Vec<Value>>,
     /// Legacy: arguments by name; used only when `arguments` is absent.
     pub args: Option<Map<String, Value>>,
