@@ -95,7 +95,7 @@ async fn a_dropped_http_connection_cancels_the_call_and_writes_nothing() {
     );
     socket.write_all(head.as_bytes()).await.unwrap();
     socket.write_all(body.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually("plan_create reaches its commit", || async { h.t.service.parked_commits() >= 1 }).await;
     drop(socket);
     // The audit writer's own commits are parked too, so watch the in-memory metrics.
     let cancelled = r#"waymark_tool_calls_total{tool="plan_create",outcome="cancelled"} 1"#;
@@ -132,17 +132,22 @@ async fn notifications_cancelled_on_stdio_cancels_the_call() {
     send(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" })).await;
     service.park_commits(true);
     send(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": { "name": "plan_create", "arguments": { "title": "Cancelled", "slug": "cancelled" } } })).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Cancel only once the call has written and waits at its commit.
+    eventually("plan_create reaches its commit", || async { service.parked_commits() == 1 }).await;
     send(json!({ "jsonrpc": "2.0", "method": "notifications/cancelled", "params": { "requestId": 2, "reason": "user stopped" } })).await;
     send(json!({ "jsonrpc": "2.0", "id": 3, "method": "ping" })).await;
     let next: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
     assert_eq!(next["id"], 3, "no response is sent for the cancelled request: {next}");
+    // The commit is still parked, so only the cancellation can end the call.
+    eventually("the cancelled call is dropped", || async { service.parked_commits() == 0 }).await;
     service.park_commits(false);
-    service.flush_audit().await;
-    let rows = service
-        .audit_tail(&AuditQuery { tool: Some("plan_create".into()), limit: 5, ..Default::default() })
-        .await
-        .unwrap();
+    let query = AuditQuery { tool: Some("plan_create".into()), limit: 5, ..Default::default() };
+    eventually("the cancelled call is audited", || async {
+        service.flush_audit().await;
+        !service.audit_tail(&query).await.unwrap().is_empty()
+    })
+    .await;
+    let rows = service.audit_tail(&query).await.unwrap();
     assert_eq!(rows.iter().map(|r| r.outcome.as_str()).collect::<Vec<_>>(), ["cancelled"]);
     assert_eq!(rows[0].transport, "stdio");
     assert_eq!(service.plan_list(&me, Default::default()).await.unwrap().total, 0);
@@ -150,4 +155,13 @@ async fn notifications_cancelled_on_stdio_cancels_the_call() {
     drop(lines);
     let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
     h.finish().await;
+}
+
+/// Waits up to 20 s for `condition` to hold, checking every 5 ms.
+async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }

@@ -240,6 +240,12 @@ impl Service {
         self.inner.store.hooks().park_commits(park);
     }
 
+    /// How many commits wait on [`Self::park_commits`] now (feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    pub fn parked_commits(&self) -> usize {
+        self.inner.store.hooks().parked_commits()
+    }
+
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }

@@ -113,12 +113,13 @@ pub struct Tx {
 /// Test-only switches (feature `test-hooks`).
 #[cfg(feature = "test-hooks")]
 pub mod hooks {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// Per-store switches.
     #[derive(Debug, Default)]
     pub struct Hooks {
         park_commits: AtomicBool,
+        parked: AtomicUsize,
     }
 
     impl Hooks {
@@ -129,8 +130,32 @@ pub mod hooks {
             self.park_commits.store(park, Ordering::SeqCst);
         }
 
-        pub(crate) fn parked(&self) -> bool {
-            self.park_commits.load(Ordering::SeqCst)
+        /// How many commits are waiting on the switch now: a test waits for its call to
+        /// reach the commit before it cancels the call.
+        pub fn parked_commits(&self) -> usize {
+            self.parked.load(Ordering::SeqCst)
+        }
+
+        /// Waits while the switch is set; counted in [`Self::parked_commits`] meanwhile, also
+        /// when the future is dropped.
+        pub(crate) async fn wait(&self) {
+            if !self.park_commits.load(Ordering::SeqCst) {
+                return;
+            }
+            self.parked.fetch_add(1, Ordering::SeqCst);
+            let _parked = Parked(&self.parked);
+            while self.park_commits.load(Ordering::SeqCst) {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    }
+
+    /// Uncounts a parked commit when its wait ends or is dropped.
+    struct Parked<'a>(&'a AtomicUsize);
+
+    impl Drop for Parked<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -255,9 +280,7 @@ impl Tx {
     /// [`Error::Conflict`] or [`Error::Database`]; nothing is committed then.
     pub async fn commit(self) -> Result<(), Error> {
         #[cfg(feature = "test-hooks")]
-        while self.hooks.parked() {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        self.hooks.wait().await;
         Ok(self.txn.commit().await?)
     }
 
