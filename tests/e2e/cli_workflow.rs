@@ -114,8 +114,25 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 }
 
 /// Replaces what changes from run to run in CLI output: ids and times ([`redact_text`]), bare
-/// ULIDs (run, event and command ids), worker ids and byte sizes.
+/// ULIDs (run, event and command ids), worker ids and byte sizes; and collapses column padding
+/// to two spaces, since a table's widths follow the worker id (it carries the pid).
 fn redacted(text: &str) -> String {
+    let mut out = String::new();
+    let mut spaces = 0;
+    for c in redact_values(text).chars() {
+        if c == ' ' {
+            spaces += 1;
+            continue;
+        }
+        out.push_str(&" ".repeat(spaces.min(2)));
+        spaces = 0;
+        out.push(c);
+    }
+    out.push_str(&" ".repeat(spaces.min(2)));
+    out
+}
+
+fn redact_values(text: &str) -> String {
     let text = redact_text(text);
     let mut out = String::with_capacity(text.len());
     let chars: Vec<char> = text.chars().collect();
