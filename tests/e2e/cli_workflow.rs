@@ -3,7 +3,6 @@
 //! exit codes 0/1/2, and `history --follow` on a closed run and on one a `waymark serve`
 //! executes.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use waymark_testkit::{redact, redact_text};
 
-use crate::support::waymark_bin;
+use crate::support::{wait_until_listening, waymark_bin};
 
 /// The event types of a `simple` run, in order.
 const SIMPLE_HISTORY: [&str; 9] = [
@@ -358,19 +357,8 @@ fn history_follows_a_run_that_serve_executes() {
             .spawn()
             .expect("spawn waymark serve"),
     );
-    let stderr = serve.0.stderr.take().expect("stderr");
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !lines_rx
-        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        .expect("the server starts")
-        .contains("MCP over HTTP on")
-    {}
+    // Kept until the end: it drains the server's stderr.
+    let _stderr = wait_until_listening(&mut serve.0);
 
     ok(d, &["workflow", "start", "elapsed", "--id", "timed"]);
     let began = Instant::now();

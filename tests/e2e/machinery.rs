@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use waymark_core::Transport;
 use waymark_core::audit::AuditQuery;
-use waymark_testkit::Backend;
+use waymark_testkit::{Backend, eventually};
 
 use crate::support::{Era, HttpHarness, http};
 
@@ -155,13 +155,4 @@ async fn notifications_cancelled_on_stdio_cancels_the_call() {
     drop(lines);
     let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
     h.finish().await;
-}
-
-/// Waits up to 20 s for `condition` to hold, checking every 5 ms.
-async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }

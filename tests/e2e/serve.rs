@@ -1,11 +1,10 @@
 //! `waymark serve` as a process: bootstrap on an empty database, the key file's permissions,
 //! no key in the logs, graceful exit on SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{http, waymark_bin};
+use crate::support::{ServeStderr, http, wait_until_listening, waymark_bin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_bootstraps_once_and_stops_on_sigterm() {
@@ -19,22 +18,7 @@ async fn serve_bootstraps_once_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn waymark serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        let line = lines_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("server starts");
-        log.push(line.clone());
-        if let Some(rest) = line.split("MCP over HTTP on http://").nth(1) {
-            break rest.split('/').next().unwrap().parse::<std::net::SocketAddr>().unwrap();
-        }
-    };
+    let ServeStderr { addr, seen: mut log, rest: lines_rx } = wait_until_listening(&mut child);
 
     let key_file = dir.path().join(".waymark/bootstrap-key");
     let key = std::fs::read_to_string(&key_file).unwrap().trim().to_owned();

@@ -354,3 +354,45 @@ pub(crate) fn waymark_bin() -> PathBuf {
     })
     .clone()
 }
+
+/// The stderr of a spawned `waymark serve`, read line by line on a thread.
+pub(crate) struct ServeStderr {
+    /// Where it listens, from its "MCP over HTTP on http://ADDR/mcp" line.
+    pub(crate) addr: SocketAddr,
+    /// The lines read so far.
+    pub(crate) seen: Vec<String>,
+    /// The lines still to come.
+    pub(crate) rest: std::sync::mpsc::Receiver<String>,
+}
+
+/// Takes the piped stderr of a spawned `waymark serve` and waits (30 s) until it listens.
+///
+/// # Panics
+/// When stderr was not piped, or the server does not log its address in time.
+pub(crate) fn wait_until_listening(child: &mut std::process::Child) -> ServeStderr {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+
+    let stderr = child.stderr.take().expect("serve's stderr is piped");
+    let (lines_tx, rest) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = rest
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("waymark serve did not listen within 30 s:\n{}", seen.join("\n")));
+        let addr = line
+            .split("MCP over HTTP on http://")
+            .nth(1)
+            .map(|rest| rest.split('/').next().unwrap_or_default().parse::<SocketAddr>().expect("a listen address"));
+        seen.push(line);
+        if let Some(addr) = addr {
+            return ServeStderr { addr, seen, rest };
+        }
+    }
+}

@@ -363,25 +363,6 @@ impl JsonSchema for JsonValue {
     }
 }
 
-/// The schema of any JSON value, `null` included, for `#[schemars(with = ...)]` on a
-/// `serde_json::Value` inside an array: `{"description": ...}` instead of the bare `true`
-/// schemars derives there, which strict MCP clients (the Inspector's `--strict`) refuse.
-pub(crate) struct AnyJson;
-
-impl JsonSchema for AnyJson {
-    fn schema_name() -> Cow<'static, str> {
-        "AnyJson".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "description": "Any JSON value." })
-    }
-}
-
 /// Reads stored JSON text as a value (`null` when unreadable).
 pub(crate) fn value(text: &JsonText) -> Value {
     serde_json::from_str(text.as_str()).unwrap_or(Value::Null)

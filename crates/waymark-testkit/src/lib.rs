@@ -5,6 +5,7 @@
 //!   a [`VirtualClock`].
 //! - [`on_both_backends!`]: declares each test case once and runs it on both backends.
 //! - [`redact`]: replaces ids and timestamps in JSON so snapshots are stable.
+//! - [`eventually`]: waits for a condition instead of sleeping a fixed time.
 
 mod clock;
 mod redact;
@@ -15,6 +16,18 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub use clock::VirtualClock;
 pub use redact::{redact, redact_text};
 use waymark_core::{DatabaseConfig, Principal, Service, ServiceConfig, Transport};
+
+/// Waits up to 20 s of real time for `condition` to hold, checking every 5 ms.
+///
+/// # Panics
+/// When it does not hold in time, naming `what`.
+pub async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
 
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

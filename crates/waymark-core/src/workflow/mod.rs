@@ -211,7 +211,9 @@ pub struct StartWorkflowParams {
     #[schemars(length(min = 1, max = 191))]
     pub workflow: String,
     /// The ordered arguments (any JSON values), as list_workflows lists them.
-    #[schemars(with = "Option<Vec<crate::view::AnyJson>>")]
+    // schemars derives the bare schema `true` for the items, which strict MCP clients (the
+    // Inspector's `--strict`) refuse.
+    #[schemars(extend("items" = { "description": "Any JSON value." }))]
     pub arguments: Option<Vec<Value>>,
     /// Legacy: arguments by name; used only when `arguments` is absent.
     pub args: Option<Map<String, Value>>,

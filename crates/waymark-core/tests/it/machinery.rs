@@ -179,11 +179,7 @@ async fn a_cancelled_call_writes_nothing_and_answers_nothing(t: &TestService) {
         })
     };
     // Cancel only once the call has written and waits at its commit.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while s.parked_commits() == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "plan_create never reached its commit");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    waymark_testkit::eventually("plan_create reaches its commit", || async { s.parked_commits() == 1 }).await;
     cancel.cancel();
     assert_eq!(call.await.unwrap(), Err(CallError::Cancelled));
     s.park_commits(false);
