@@ -192,14 +192,20 @@ pub enum PlanCommand {
         /// At most this many plans.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Continue a listing: the next_cursor a previous page printed.
+        #[arg(long)]
+        cursor: Option<String>,
     },
-    /// Show a plan as markdown (or JSON with --json).
+    /// Show a plan as markdown (or JSON with --json), as many phases as fit one page.
     Show {
         /// The plan's slug.
         slug: String,
         /// Workspace.
         #[arg(long, default_value = "default")]
         workspace: String,
+        /// The phases after a previous page: the next_cursor it printed.
+        #[arg(long)]
+        cursor: Option<String>,
     },
 }
 
@@ -220,6 +226,9 @@ pub enum SessionCommand {
         /// At most this many sessions.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Continue a listing: the next_cursor a previous page printed.
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// Show a session's replay context: progress, handoff notes, recent actions, artifacts.
     Show {
@@ -250,6 +259,12 @@ pub enum StateCommand {
         /// Only this category.
         #[arg(long)]
         category: Option<String>,
+        /// At most this many values.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Continue a listing: the next_cursor a previous page printed.
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// Print one value.
     Get {
@@ -352,6 +367,9 @@ pub enum WorkflowCommand {
         /// (implies --recent).
         #[arg(long)]
         status: Option<String>,
+        /// Continue the recent runs: the next_cursor a previous page printed (implies --recent).
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// Start a workflow of any registered type; with --wait, run it in this process and wait for its result.
     Start(WorkflowStartArgs),

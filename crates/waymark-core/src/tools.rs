@@ -11,9 +11,9 @@ use crate::plan::{
 };
 use crate::session::{
     SessionArtifactParams, SessionContinueParams, SessionEndParams, SessionHandoffParams, SessionIdParams,
-    SessionListParams, SessionLogParams, SessionStartParams,
+    SessionListParams, SessionLogParams, SessionReplayParams, SessionStartParams,
 };
-use crate::state::{StateKeyParams, StateListParams, StateSetParams};
+use crate::state::{StateGetParams, StateKeyParams, StateListParams, StateSetParams};
 use crate::task::{TaskAddParams, TaskToggleParams, TaskUpdateParams};
 use crate::template::{TemplateCreatePlanParams, TemplateListParams, TemplatePreviewParams};
 use crate::workflow::{GetWorkflowHistoryParams, GetWorkflowResultParams, ListWorkflowsParams, StartWorkflowParams};
@@ -98,7 +98,7 @@ pub(crate) fn all() -> Vec<Tool> {
             .handler(|s, p, a: SessionEndParams| async move { s.session_end(&p, a).await }),
         info("session_replay", Session, Read, Annotations::READ,
             "Read everything needed to pick a session up: progress summary, checkpoints, decisions, errors, artifacts (also grouped by action), recent actions and handoff notes.")
-            .handler(|s, p, a: SessionIdParams| async move { s.session_replay(&p, a).await }),
+            .handler(|s, p, a: SessionReplayParams| async move { s.session_replay(&p, a).await }),
         info("session_list", Session, Read, Annotations::READ,
             "List the workspace's sessions, most recently active first, filtered by status and plan_slug; page with limit and cursor.")
             .handler(|s, p, a: SessionListParams| async move { s.session_list(&p, a).await }),
@@ -107,7 +107,7 @@ pub(crate) fn all() -> Vec<Tool> {
             .handler(|s, p, a: StateSetParams| async move { s.state_set(&p, a).await }),
         info("state_get", State, Read, Annotations::READ,
             "Read one value stored with a plan by key. Returns key, value, type, description, category and updated_at at the top level.")
-            .handler(|s, p, a: StateKeyParams| async move { s.state_get(&p, a).await }),
+            .handler(|s, p, a: StateGetParams| async move { s.state_get(&p, a).await }),
         info("state_list", State, Read, Annotations::READ,
             "List the values stored with a plan, by key, optionally of one category; page with limit and cursor.")
             .handler(|s, p, a: StateListParams| async move { s.state_list(&p, a).await }),

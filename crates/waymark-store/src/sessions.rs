@@ -2,7 +2,9 @@
 //! log entries and artifacts only through a session already loaded that way.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use waymark_domain::status::{StatusTable, parse};
 use waymark_domain::{
     ApiKeyId, Artifact, ArtifactAction, JsonText, LogEntry, LogType, PlanId, Session, SessionId, SessionStatus,
@@ -22,8 +24,9 @@ pub struct SessionFilter {
     pub status: Option<SessionStatus>,
     /// Only sessions on this plan.
     pub plan_id: Option<PlanId>,
-    /// Rows to skip.
-    pub offset: u64,
+    /// Only sessions after this one in the listing order: `(last_active_at, id)` of the last
+    /// session of the previous page (keyset paging).
+    pub after: Option<(Timestamp, SessionId)>,
     /// Rows to return.
     pub limit: u64,
 }
@@ -137,10 +140,18 @@ impl Tx {
             query = query.filter(sessions::Column::PlanId.eq(plan.as_str()));
         }
         let total = query.clone().count(self.db()).await?;
+        if let Some((at, id)) = &filter.after {
+            query = query.filter(
+                Condition::any().add(sessions::Column::LastActiveAt.lt(*at)).add(
+                    Condition::all()
+                        .add(sessions::Column::LastActiveAt.eq(*at))
+                        .add(sessions::Column::Id.lt(id.as_str())),
+                ),
+            );
+        }
         let sessions = query
             .order_by_desc(sessions::Column::LastActiveAt)
             .order_by_desc(sessions::Column::Id)
-            .offset(filter.offset)
             .limit(filter.limit)
             .all(self.db())
             .await?
@@ -251,6 +262,116 @@ impl Tx {
                 })
             })
             .collect()
+    }
+}
+
+fn log_from_row(session: &SessionId, row: log::Model) -> Result<LogEntry, Error> {
+    Ok(LogEntry {
+        session_id: session.clone(),
+        kind: parse::<LogType>("type", &row.kind).map_err(|e| corrupt("session_log_entries", &row.id, e))?,
+        message: row.message,
+        data: JsonText::from_trusted(row.data),
+        created_at: row.created_at,
+        id: row.id,
+    })
+}
+
+fn artifact_from_row(session: &SessionId, row: artifacts::Model) -> Result<Artifact, Error> {
+    Ok(Artifact {
+        session_id: session.clone(),
+        action: parse::<ArtifactAction>("action", &row.action)
+            .map_err(|e| corrupt("session_artifacts", &row.id, e))?,
+        path: row.path,
+        description: row.description,
+        created_at: row.created_at,
+        id: row.id,
+    })
+}
+
+impl Tx {
+    /// Up to `limit` of a session's work-log entries, newest first, optionally of one type
+    /// and only those older than the entry `before` (keyset paging by id).
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Corrupt`].
+    pub async fn log_page(
+        &self,
+        session: &SessionId,
+        kind: Option<LogType>,
+        before: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<LogEntry>, Error> {
+        let mut query = log::Entity::find().filter(log::Column::SessionId.eq(session.as_str()));
+        if let Some(kind) = kind {
+            query = query.filter(log::Column::Kind.eq(kind.as_str()));
+        }
+        if let Some(before) = before {
+            query = query.filter(log::Column::Id.lt(before));
+        }
+        query
+            .order_by_desc(log::Column::Id)
+            .limit(limit)
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(|row| log_from_row(session, row))
+            .collect()
+    }
+
+    /// How many work-log entries a session has of each type (types without entries are left
+    /// out).
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Corrupt`].
+    pub async fn log_counts(&self, session: &SessionId) -> Result<Vec<(LogType, u64)>, Error> {
+        let rows: Vec<(String, i64)> = log::Entity::find()
+            .select_only()
+            .column(log::Column::Kind)
+            .column_as(log::Column::Id.count(), "count")
+            .filter(log::Column::SessionId.eq(session.as_str()))
+            .group_by(log::Column::Kind)
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        rows.into_iter()
+            .map(|(kind, count)| {
+                let kind = parse::<LogType>("type", &kind).map_err(|e| corrupt("session_log_entries", session.as_str(), e))?;
+                Ok((kind, u64::try_from(count).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    /// Up to `limit` of a session's artifacts, newest first, only those older than the
+    /// artifact `before` (keyset paging by id).
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Corrupt`].
+    pub async fn artifact_page(
+        &self,
+        session: &SessionId,
+        before: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Artifact>, Error> {
+        let mut query = artifacts::Entity::find().filter(artifacts::Column::SessionId.eq(session.as_str()));
+        if let Some(before) = before {
+            query = query.filter(artifacts::Column::Id.lt(before));
+        }
+        query
+            .order_by_desc(artifacts::Column::Id)
+            .limit(limit)
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(|row| artifact_from_row(session, row))
+            .collect()
+    }
+
+    /// How many artifacts a session has.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn artifact_count(&self, session: &SessionId) -> Result<u64, Error> {
+        Ok(artifacts::Entity::find().filter(artifacts::Column::SessionId.eq(session.as_str())).count(self.db()).await?)
     }
 }
 

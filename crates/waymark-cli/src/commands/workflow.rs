@@ -42,8 +42,8 @@ pub(super) async fn run(
     err: &mut dyn Write,
 ) -> Outcome {
     match cmd {
-        WorkflowCommand::List { workspace, recent, limit, status } => {
-            list(service, workspace, *recent, *limit, status.as_deref(), json, out).await
+        WorkflowCommand::List { workspace, recent, limit, status, cursor } => {
+            list(service, workspace, (*recent, cursor.clone()), *limit, status.as_deref(), json, out).await
         }
         WorkflowCommand::Start(args) => start(service, args, json, out, err).await,
         WorkflowCommand::Result { workflow_id, run, wait, workspace } => {
@@ -288,7 +288,7 @@ struct ReceiptView {
 async fn list(
     service: &Service,
     workspace: &str,
-    recent: bool,
+    (recent, cursor): (bool, Option<String>),
     limit: u32,
     status: Option<&str>,
     json: bool,
@@ -296,7 +296,12 @@ async fn list(
 ) -> Outcome {
     let status = status.map(parse_status).transpose()?;
     let me = service.owner_principal(workspace, Transport::Cli).await?;
-    let params = ListWorkflowsParams { show_recent: recent || status.is_some(), limit: Some(limit), status };
+    let params = ListWorkflowsParams {
+        show_recent: recent || status.is_some() || cursor.is_some(),
+        limit: Some(limit),
+        status,
+        cursor,
+    };
     let list = service.list_workflows(&me, params).await?;
     if json {
         print_json(out, &list)?;
@@ -344,6 +349,7 @@ async fn list(
                 None => writeln!(out, "No workflow runs in workspace {workspace}.")?,
             }
         }
+        crate::render::next_page(out, list.next_cursor.as_deref())?;
     }
     Ok(exit::SUCCESS)
 }
