@@ -344,8 +344,7 @@ impl Service {
         let newest = tx.checkpoints_page(&phase_id, None, CHECKPOINTS_SHOWN as u64 + 1).await?;
         let total_checkpoints = tx.checkpoint_count(&phase_id).await?;
         self.commit(tx, principal).await?;
-        let (checkpoints, checkpoints_next_cursor) =
-            checkpoint_page(&newest, false, RESULT_BUDGET_BYTES - SLACK_BYTES);
+        let (checkpoints, checkpoints_next_cursor) = checkpoint_page(&newest, false, RESULT_BUDGET_BYTES - SLACK_BYTES);
         let truncated = checkpoints_next_cursor.is_some() || checkpoints.iter().any(|c: &CheckpointView| c.truncated);
         Ok(PhaseCheckpointsView { checkpoints, total_checkpoints, checkpoints_next_cursor, truncated })
     }

@@ -16,11 +16,14 @@ use waymark_domain::{
 use waymark_store::{SessionFilter, Tx};
 
 use crate::clock::iso;
-use crate::plan::{SLACK_BYTES, plan_not_found};
+use crate::plan::{SLACK_BYTES, plan_not_found, rows_to_read};
 use crate::view::budget::{
     RESULT_BUDGET_BYTES, clip, clip_into, clip_object, clip_opt, fill, fill_by, is_false, json_len,
 };
-use crate::view::{ITEM_JSON_BYTES, ITEM_TEXT_BYTES, ProgressView, Status, TaskCounts, cursor, document, object, progress};
+use crate::view::{
+    ITEM_JSON_BYTES, ITEM_TEXT_BYTES, ProgressView, Status, TaskCounts, clipped_object, cursor, document, object,
+    progress,
+};
 use crate::{ErrorCode, Principal, Service, ServiceError, ids};
 
 /// What an idle active session becomes after the stale sweep (the original's wording).
@@ -107,7 +110,7 @@ impl From<&LogEntry> for LogEntryView {
         Self {
             message: clip_into(&e.message, ITEM_TEXT_BYTES, &mut truncated),
             kind: Status(e.kind),
-            data: clip_object(object(&e.data), ITEM_JSON_BYTES, &mut truncated),
+            data: clipped_object(&e.data, ITEM_JSON_BYTES, &mut truncated),
             timestamp: iso(e.created_at),
             truncated,
         }
@@ -117,7 +120,7 @@ impl From<&LogEntry> for LogEntryView {
 /// One artifact (the original's `{path, action, metadata, timestamp}`).
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ArtifactView {
-    /// File path or locator.
+    /// File path or locator (clipped past 600 bytes).
     pub path: String,
     /// `created`, `modified`, `deleted` or `reviewed`.
     pub action: Status<ArtifactAction>,
@@ -125,7 +128,7 @@ pub struct ArtifactView {
     pub metadata: Option<Map<String, Value>>,
     /// ISO-8601.
     pub timestamp: String,
-    /// Present and true when the description was clipped.
+    /// Present and true when the path or description was clipped.
     #[serde(default, skip_serializing_if = "is_false")]
     pub truncated: bool,
 }
@@ -134,7 +137,7 @@ impl From<&Artifact> for ArtifactView {
     fn from(a: &Artifact) -> Self {
         let mut truncated = false;
         Self {
-            path: a.path.clone(),
+            path: clip_into(&a.path, ITEM_TEXT_BYTES, &mut truncated),
             action: Status(a.action),
             metadata: a.description.as_ref().map(|d| {
                 let mut m = Map::new();
@@ -672,10 +675,8 @@ async fn recent_work(
     let (recent, more_recent) = fill(entries.iter().map(LogEntryView::from), RECENT_ACTIONS, room * 3 / 5);
     let (mut shown, more_artifacts) = fill(artifacts.iter().map(ArtifactView::from), ARTIFACTS_SHOWN, room * 2 / 5);
     shown.reverse();
-    let truncated = more_recent
-        || more_artifacts
-        || recent.iter().any(|e| e.truncated)
-        || shown.iter().any(|a| a.truncated);
+    let truncated =
+        more_recent || more_artifacts || recent.iter().any(|e| e.truncated) || shown.iter().any(|a| a.truncated);
     Ok((recent, shown, total_actions, total_artifacts, truncated))
 }
 
@@ -847,7 +848,7 @@ impl Service {
             agent_type: session.agent_type.clone(),
             started_at: iso(session.started_at),
             last_active_at: iso(session.last_active_at),
-            context_summary: clip_object(object(&session.context_summary), SESSION_TEXT_BYTES, &mut truncated),
+            context_summary: clipped_object(&session.context_summary, SESSION_TEXT_BYTES, &mut truncated),
             recent_actions: Vec::new(),
             artifacts: Vec::new(),
             handoff_notes: Some(notes.bounded()),
@@ -863,8 +864,7 @@ impl Service {
         context.artifacts = artifacts;
         context.total_actions = total_actions;
         context.total_artifacts = total_artifacts;
-        context.truncated =
-            truncated || cut || context.handoff_notes.as_ref().is_some_and(|n| n.truncated);
+        context.truncated = truncated || cut || context.handoff_notes.as_ref().is_some_and(|n| n.truncated);
         Ok(SessionHandoffView { handoff_context: context })
     }
 
@@ -943,7 +943,8 @@ impl Service {
         let newest = tx.log_page(&session.id, None, None, 1).await?;
         let entries = tx.log_page(&session.id, kind, before.as_deref(), limit as u64 + 1).await?;
         let of = |k: LogType| tx.log_page(&session.id, Some(k), None, NEWEST_OF_KIND as u64 + 1);
-        let (checkpoints, decisions, errors) = (of(LogType::Checkpoint).await?, of(LogType::Decision).await?, of(LogType::Error).await?);
+        let (checkpoints, decisions, errors) =
+            (of(LogType::Checkpoint).await?, of(LogType::Decision).await?, of(LogType::Error).await?);
         let artifacts = tx.artifact_page(&session.id, artifacts_before.as_deref(), ARTIFACTS_SHOWN as u64 + 1).await?;
         let total_artifacts = tx.artifact_count(&session.id).await?;
         let plan = plan_of(&tx, principal, &session).await?;
@@ -977,7 +978,7 @@ impl Service {
             started_at: iso(session.started_at),
             last_active_at: iso(session.last_active_at),
             duration: duration(&session, self.now()),
-            context_summary: clip_object(object(&session.context_summary), SESSION_TEXT_BYTES, &mut truncated),
+            context_summary: clipped_object(&session.context_summary, SESSION_TEXT_BYTES, &mut truncated),
             progress_summary,
             last_checkpoint: checkpoints.first().map(LogEntryView::from),
             checkpoints: Vec::new(),
@@ -1177,7 +1178,7 @@ impl Service {
             status: params.status.map(|s| s.0),
             plan_id: plan.as_ref().map(|p| p.id.clone()),
             after,
-            limit: limit as u64 + 1,
+            limit: rows_to_read(limit),
         };
         let page = tx.list_sessions(&principal.workspace_id, &filter).await?;
         let mut slugs: Vec<(PlanId, String)> = Vec::new();
@@ -1200,10 +1201,10 @@ impl Service {
                         .plan_id
                         .as_ref()
                         .and_then(|id| slugs.iter().find(|(p, _)| p == id).map(|(_, slug)| slug.clone())),
-                    duration: duration(s, now),
+                    duration: format_duration(s.started_at, s.ended_at.unwrap_or(now)),
                     started_at: iso(s.started_at),
                     last_active_at: iso(s.last_active_at),
-                    has_handoff: s.handoff_notes.is_some(),
+                    has_handoff: s.has_handoff,
                 },
                 (s.last_active_at, s.id.clone()),
             )

@@ -9,9 +9,9 @@ use waymark_domain::state::{DEFAULT_CATEGORY, check_category};
 use waymark_domain::{JsonText, StateEntry, StateKey, StateType};
 
 use crate::clock::iso;
-use crate::plan::{SLACK_BYTES, load};
-use crate::view::budget::{RESULT_BUDGET_BYTES, chunk, clip_json, clip_opt, fill, is_false, json_len};
-use crate::view::{ITEM_JSON_BYTES, ITEM_TEXT_BYTES, JsonValue, MAX_DOCUMENT_BYTES, Status, cursor, value};
+use crate::plan::{SLACK_BYTES, find, rows_to_read};
+use crate::view::budget::{RESULT_BUDGET_BYTES, chunk, clip_json_text, clip_opt, fill, is_false, json_len};
+use crate::view::{ITEM_JSON_BYTES, ITEM_TEXT_BYTES, JsonValue, MAX_DOCUMENT_BYTES, Status, cursor};
 use crate::{ErrorCode, Principal, Service, ServiceError};
 
 /// The largest value (bytes of JSON) `state_get` and `state_set` return whole; a larger one
@@ -53,7 +53,7 @@ impl StateView {
     /// The entry with its value shown whole up to `value_bytes` and its description up to
     /// `description_bytes`.
     fn clipped(e: &StateEntry, value_bytes: usize, description_bytes: usize) -> Self {
-        let (value, mut truncated) = clip_json(value(&e.value), value_bytes);
+        let (value, mut truncated) = clip_json_text(e.value.as_str(), value_bytes);
         Self {
             key: e.key.to_string(),
             value,
@@ -201,12 +201,12 @@ impl Service {
             return Err(ServiceError::validation(format!("value exceeds maximum size of {MAX_DOCUMENT_BYTES} bytes")));
         }
         let tx = self.store().write().await?;
-        let mut loaded = load(&tx, principal, &params.plan_slug).await?;
-        loaded.plan.ensure_writable()?;
+        let mut plan = find(&tx, principal, &params.plan_slug).await?;
+        plan.ensure_writable()?;
         let now = self.now();
-        let created_at = tx.state(&loaded.plan.id, &key).await?.map_or(now, |old| old.created_at);
+        let created_at = tx.state(&plan.id, &key).await?.map_or(now, |old| old.created_at);
         let entry = StateEntry {
-            plan_id: loaded.plan.id.clone(),
+            plan_id: plan.id.clone(),
             key,
             value: JsonText::from_trusted(text),
             kind: params.kind.map_or(StateType::Json, |k| k.0),
@@ -216,8 +216,8 @@ impl Service {
             updated_at: now,
         };
         tx.upsert_state(&entry).await?;
-        loaded.plan.updated_at = now;
-        tx.update_plan(&loaded.plan).await?;
+        plan.updated_at = now;
+        tx.update_plan(&plan).await?;
         self.commit(tx, principal).await?;
         Ok(StateSetView { state: StateView::clipped(&entry, STATE_VALUE_BYTES, usize::MAX) })
     }
@@ -231,9 +231,9 @@ impl Service {
     pub async fn state_get(&self, principal: &Principal, params: StateGetParams) -> Result<StateGetView, ServiceError> {
         let from = cursor::decode_opt::<3>("state_value", params.cursor.as_deref())?;
         let tx = self.store().read().await?;
-        let loaded = load(&tx, principal, &params.plan_slug).await?;
+        let plan = find(&tx, principal, &params.plan_slug).await?;
         let key = StateKey::parse(&params.key).map_err(|_| state_not_found(&params.key))?;
-        let entry = tx.state(&loaded.plan.id, &key).await?.ok_or_else(|| state_not_found(&params.key))?;
+        let entry = tx.state(&plan.id, &key).await?.ok_or_else(|| state_not_found(&params.key))?;
         let offset = match from {
             None => None,
             Some([of_key, version, offset]) => {
@@ -257,16 +257,12 @@ impl Service {
         state.truncated = true;
         let text = entry.value.as_str();
         let room = RESULT_BUDGET_BYTES.saturating_sub(json_len(&state) + SLACK_BYTES).min(STATE_VALUE_BYTES);
-        let (part, rest) = chunk(text, offset.unwrap_or(0), room).filter(|_| offset.is_none_or(|o| o < text.len())).ok_or_else(bad_cursor)?;
-        let next_cursor = rest.map(|at| {
-            cursor::encode("state_value", &[&params.key, &cursor::time(entry.updated_at), &at.to_string()])
-        });
-        Ok(StateGetView {
-            state,
-            value_size_bytes: Some(text.len() as u64),
-            value_text: Some(part),
-            next_cursor,
-        })
+        let (part, rest) = chunk(text, offset.unwrap_or(0), room)
+            .filter(|_| offset.is_none_or(|o| o < text.len()))
+            .ok_or_else(bad_cursor)?;
+        let next_cursor = rest
+            .map(|at| cursor::encode("state_value", &[&params.key, &cursor::time(entry.updated_at), &at.to_string()]));
+        Ok(StateGetView { state, value_size_bytes: Some(text.len() as u64), value_text: Some(part), next_cursor })
     }
 
     /// `state_list`: a plan's values by key, optionally of one category, paged by key and by
@@ -284,9 +280,9 @@ impl Service {
             .transpose()?;
         let limit = params.limit.unwrap_or(100).clamp(1, 1000) as usize;
         let tx = self.store().read().await?;
-        let loaded = load(&tx, principal, &params.plan_slug).await?;
+        let plan = find(&tx, principal, &params.plan_slug).await?;
         let (entries, total) =
-            tx.list_states(&loaded.plan.id, params.category.as_deref(), after.as_ref(), limit as u64 + 1).await?;
+            tx.list_states(&plan.id, params.category.as_deref(), after.as_ref(), rows_to_read(limit)).await?;
         let (states, more) = fill(
             entries.iter().map(|e| StateView::clipped(e, ITEM_JSON_BYTES, ITEM_TEXT_BYTES)),
             limit,
@@ -307,14 +303,14 @@ impl Service {
         params: StateKeyParams,
     ) -> Result<StateDeleteView, ServiceError> {
         let tx = self.store().write().await?;
-        let mut loaded = load(&tx, principal, &params.plan_slug).await?;
-        loaded.plan.ensure_writable()?;
+        let mut plan = find(&tx, principal, &params.plan_slug).await?;
+        plan.ensure_writable()?;
         let key = StateKey::parse(&params.key).map_err(|_| state_not_found(&params.key))?;
-        if !tx.delete_state(&loaded.plan.id, &key).await? {
+        if !tx.delete_state(&plan.id, &key).await? {
             return Err(state_not_found(&params.key));
         }
-        loaded.plan.updated_at = self.now();
-        tx.update_plan(&loaded.plan).await?;
+        plan.updated_at = self.now();
+        tx.update_plan(&plan).await?;
         self.commit(tx, principal).await?;
         Ok(StateDeleteView { deleted: params.key })
     }

@@ -513,7 +513,8 @@ fn preview(loaded: &LoadedTemplate, instance: &Instance, first: usize) -> (Previ
         }
     });
     let (phases, more) = fill(phases, usize::MAX, room);
-    let next = if more { phases.last().map(|p| cursor::encode("preview_phases", &[&p.order.to_string()])) } else { None };
+    let next =
+        if more { phases.last().map(|p| cursor::encode("preview_phases", &[&p.order.to_string()])) } else { None };
     truncated |= next.is_some() || phases.iter().any(|p| p.truncated);
     view.phases = phases;
     (view, next, truncated)

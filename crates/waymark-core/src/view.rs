@@ -20,7 +20,7 @@ use waymark_domain::{
 };
 
 pub use self::budget::RESULT_BUDGET_BYTES;
-use self::budget::{clip, clip_into, clip_object, clip_opt, fill, is_false};
+use self::budget::{clip, clip_into, clip_opt, fill, is_false};
 use crate::clock::iso;
 
 /// A status on the wire: its snake_case name, with the schema's `enum` taken from the domain
@@ -395,19 +395,15 @@ pub(crate) fn phase_view(
             status: Status(b.status),
         })
         .collect();
-    let finished = |t: &Task| {
-        matches!(effective_task_status(p.status, t.status), TaskStatus::Completed | TaskStatus::Skipped)
-    };
+    let finished =
+        |t: &Task| matches!(effective_task_status(p.status, t.status), TaskStatus::Completed | TaskStatus::Skipped);
     let unfinished: Vec<String> = match read.unfinished {
         Some(names) if p.status != PhaseStatus::Skipped => names,
         Some(_) => Vec::new(),
         None => read.tasks.iter().filter(|t| !finished(t)).map(|t| t.name.clone()).collect(),
     };
-    let (remaining, more_remaining) = fill(
-        unfinished.iter().map(|n| clip(n, NAME_BYTES).0),
-        REMAINING_NAMES,
-        REMAINING_NAMES * NAME_BYTES / 3,
-    );
+    let (remaining, more_remaining) =
+        fill(unfinished.iter().map(|n| clip(n, NAME_BYTES).0), REMAINING_NAMES, REMAINING_NAMES * NAME_BYTES / 3);
     truncated |= more_remaining || remaining.iter().zip(&unfinished).any(|(shown, name)| shown != name);
     let (tasks, more_tasks) =
         fill(read.tasks.iter().map(|t| TaskView::clipped(t, limits.task_text_bytes)), limits.tasks, limits.task_bytes);
@@ -462,7 +458,7 @@ impl CheckpointView {
         Self {
             id: c.id.to_string(),
             note: clip_into(&c.note, ITEM_TEXT_BYTES, &mut truncated),
-            context: clip_object(object(&c.context), ITEM_JSON_BYTES, &mut truncated),
+            context: clipped_object(&c.context, ITEM_JSON_BYTES, &mut truncated),
             timestamp: iso(c.created_at),
             truncated,
         }
@@ -474,11 +470,27 @@ pub const CHECKPOINTS_SHOWN: usize = 10;
 
 /// The newest checkpoints of a phase as a result shows them (oldest first, fitting
 /// `max_bytes`), and the cursor for older ones.
-pub(crate) fn checkpoint_page(newest_first: &[Checkpoint], more: bool, max_bytes: usize) -> (Vec<CheckpointView>, Option<String>) {
+pub(crate) fn checkpoint_page(
+    newest_first: &[Checkpoint],
+    more: bool,
+    max_bytes: usize,
+) -> (Vec<CheckpointView>, Option<String>) {
     let (mut shown, cut) = fill(newest_first.iter().map(CheckpointView::clipped), CHECKPOINTS_SHOWN, max_bytes);
     let next = if cut || more { shown.last().map(|c| cursor::encode("checkpoints", &[&c.id])) } else { None };
     shown.reverse();
     (shown, next)
+}
+
+/// Reads stored JSON text as an object (`{}` when it is anything else), replaced by the
+/// `$truncated` marker when larger than `max_bytes` (without parsing it); records a cut in
+/// `truncated`.
+pub(crate) fn clipped_object(text: &JsonText, max_bytes: usize, truncated: &mut bool) -> Map<String, Value> {
+    let (value, cut) = budget::clip_json_text(text.as_str(), max_bytes);
+    *truncated |= cut;
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
 /// Reads stored JSON text as an object (`{}` when it is anything else).
@@ -530,9 +542,3 @@ impl JsonSchema for JsonValue {
         })
     }
 }
-
-/// Reads stored JSON text as a value (`null` when unreadable).
-pub(crate) fn value(text: &JsonText) -> Value {
-    serde_json::from_str(text.as_str()).unwrap_or(Value::Null)
-}
-

@@ -216,11 +216,10 @@ impl Tx {
         };
         let total = query.clone().count(self.db()).await?;
         if let Some((at, id)) = &filter.after {
-            query = query.filter(
-                Condition::any()
-                    .add(plans::Column::UpdatedAt.lt(*at))
-                    .add(Condition::all().add(plans::Column::UpdatedAt.eq(*at)).add(plans::Column::Id.lt(id.as_str()))),
-            );
+            query =
+                query.filter(Condition::any().add(plans::Column::UpdatedAt.lt(*at)).add(
+                    Condition::all().add(plans::Column::UpdatedAt.eq(*at)).add(plans::Column::Id.lt(id.as_str())),
+                ));
         }
         let plans = query
             .order_by_desc(plans::Column::UpdatedAt)

@@ -1,7 +1,7 @@
 //! Agent sessions, their work log and artifacts. Sessions are looked up by id *and* workspace;
 //! log entries and artifacts only through a session already loaded that way.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -35,9 +35,48 @@ pub struct SessionFilter {
 #[derive(Clone, Debug)]
 pub struct SessionPage {
     /// The sessions on this page.
-    pub sessions: Vec<Session>,
+    pub sessions: Vec<SessionSummary>,
     /// How many match in all.
     pub total: u64,
+}
+
+/// A session as a listing shows it: without its context, notes or summary, which a listing
+/// never reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// Its id.
+    pub id: SessionId,
+    /// The plan it works on.
+    pub plan_id: Option<PlanId>,
+    /// The agent.
+    pub agent_type: String,
+    /// Status.
+    pub status: SessionStatus,
+    /// Whether handoff notes exist.
+    pub has_handoff: bool,
+    /// Started.
+    pub started_at: Timestamp,
+    /// Last activity.
+    pub last_active_at: Timestamp,
+    /// Ended, if it has.
+    pub ended_at: Option<Timestamp>,
+}
+
+type SummaryRow = (String, Option<String>, String, String, bool, Timestamp, Timestamp, Option<Timestamp>);
+
+fn summary_from_row(row: SummaryRow) -> Result<SessionSummary, Error> {
+    let (id, plan_id, agent_type, status, has_handoff, started_at, last_active_at, ended_at) = row;
+    let bad = |detail: String| corrupt("agent_sessions", &id, detail);
+    Ok(SessionSummary {
+        plan_id: plan_id.as_deref().map(|p| PlanId::parse(p).ok_or_else(|| bad("bad plan id".into()))).transpose()?,
+        status: SessionStatus::parse(&status).map_err(|e| bad(e.to_string()))?,
+        id: SessionId::parse(&id).ok_or_else(|| bad("bad id".into()))?,
+        agent_type,
+        has_handoff,
+        started_at,
+        last_active_at,
+        ended_at,
+    })
 }
 
 fn from_row(row: sessions::Model) -> Result<Session, Error> {
@@ -141,23 +180,27 @@ impl Tx {
         }
         let total = query.clone().count(self.db()).await?;
         if let Some((at, id)) = &filter.after {
-            query = query.filter(
-                Condition::any().add(sessions::Column::LastActiveAt.lt(*at)).add(
-                    Condition::all()
-                        .add(sessions::Column::LastActiveAt.eq(*at))
-                        .add(sessions::Column::Id.lt(id.as_str())),
-                ),
-            );
+            query = query.filter(Condition::any().add(sessions::Column::LastActiveAt.lt(*at)).add(
+                Condition::all().add(sessions::Column::LastActiveAt.eq(*at)).add(sessions::Column::Id.lt(id.as_str())),
+            ));
         }
-        let sessions = query
+        let rows: Vec<SummaryRow> = query
+            .select_only()
+            .column(sessions::Column::Id)
+            .column(sessions::Column::PlanId)
+            .column(sessions::Column::AgentType)
+            .column(sessions::Column::Status)
+            .column_as(Expr::col(sessions::Column::HandoffNotes).is_not_null(), "has_handoff")
+            .column(sessions::Column::StartedAt)
+            .column(sessions::Column::LastActiveAt)
+            .column(sessions::Column::EndedAt)
             .order_by_desc(sessions::Column::LastActiveAt)
             .order_by_desc(sessions::Column::Id)
             .limit(filter.limit)
+            .into_tuple()
             .all(self.db())
-            .await?
-            .into_iter()
-            .map(from_row)
-            .collect::<Result<_, _>>()?;
+            .await?;
+        let sessions = rows.into_iter().map(summary_from_row).collect::<Result<_, _>>()?;
         Ok(SessionPage { sessions, total })
     }
 
@@ -279,8 +322,7 @@ fn log_from_row(session: &SessionId, row: log::Model) -> Result<LogEntry, Error>
 fn artifact_from_row(session: &SessionId, row: artifacts::Model) -> Result<Artifact, Error> {
     Ok(Artifact {
         session_id: session.clone(),
-        action: parse::<ArtifactAction>("action", &row.action)
-            .map_err(|e| corrupt("session_artifacts", &row.id, e))?,
+        action: parse::<ArtifactAction>("action", &row.action).map_err(|e| corrupt("session_artifacts", &row.id, e))?,
         path: row.path,
         description: row.description,
         created_at: row.created_at,
@@ -335,7 +377,8 @@ impl Tx {
             .await?;
         rows.into_iter()
             .map(|(kind, count)| {
-                let kind = parse::<LogType>("type", &kind).map_err(|e| corrupt("session_log_entries", session.as_str(), e))?;
+                let kind =
+                    parse::<LogType>("type", &kind).map_err(|e| corrupt("session_log_entries", session.as_str(), e))?;
                 Ok((kind, u64::try_from(count).unwrap_or(0)))
             })
             .collect()

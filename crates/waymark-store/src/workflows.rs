@@ -1084,13 +1084,9 @@ impl EngineStore for Store {
             query = query.filter(runs::Column::WorkflowType.eq(workflow_type.as_str()));
         }
         if let Some((at, run_id)) = &filter.after {
-            query = query.filter(
-                Condition::any().add(runs::Column::UpdatedAt.lt(*at)).add(
-                    Condition::all()
-                        .add(runs::Column::UpdatedAt.eq(*at))
-                        .add(runs::Column::RunId.lt(run_id.as_str())),
-                ),
-            );
+            query = query.filter(Condition::any().add(runs::Column::UpdatedAt.lt(*at)).add(
+                Condition::all().add(runs::Column::UpdatedAt.eq(*at)).add(runs::Column::RunId.lt(run_id.as_str())),
+            ));
         }
         query
             .order_by_desc(runs::Column::UpdatedAt)

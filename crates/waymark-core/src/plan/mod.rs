@@ -12,10 +12,10 @@ use waymark_domain::{
 use waymark_store::{PlanFilter, Tx};
 
 use crate::clock::iso;
-use crate::view::budget::{RESULT_BUDGET_BYTES, clip_object, clip_opt, fill_by, json_len};
+use crate::view::budget::{RESULT_BUDGET_BYTES, clip_opt, fill_by, json_len};
 use crate::view::{
-    PhaseArg, PhaseLimits, PhaseTasks, PhaseView, ProgressView, Status, TaskCounts, cursor, document, object,
-    phase_view, progress,
+    PhaseArg, PhaseLimits, PhaseTasks, PhaseView, ProgressView, Status, TaskCounts, clipped_object, cursor, document,
+    object, phase_view, progress,
 };
 use crate::{ErrorCode, Principal, Service, ServiceError, ids};
 
@@ -32,6 +32,19 @@ pub(crate) struct Outline {
     pub(crate) plan: Plan,
     pub(crate) phases: Vec<Phase>,
     pub(crate) counts: TaskCounts,
+}
+
+/// Finds a plan of the caller's workspace without its phases or tasks (locked for update in
+/// a PostgreSQL write).
+pub(crate) async fn find(tx: &Tx, principal: &Principal, slug: &str) -> Result<Plan, ServiceError> {
+    let parsed = Slug::parse(slug).map_err(|_| plan_not_found(slug))?;
+    tx.plan_by_slug(&principal.workspace_id, &parsed).await?.ok_or_else(|| plan_not_found(slug))
+}
+
+/// How many rows a byte-filled page reads at most: `limit`, or as many items as could fit the
+/// budget at 200 bytes each, plus one to tell whether more follow.
+pub(crate) fn rows_to_read(limit: usize) -> u64 {
+    limit.min(RESULT_BUDGET_BYTES / 200) as u64 + 1
 }
 
 /// Loads a plan's outline (no lock).
@@ -418,8 +431,8 @@ fn plan_header(o: &Outline, truncated: &mut bool) -> PlanView {
         current_phase: plan.current_phase,
         workspace_id: plan.workspace_id.to_string(),
         progress: progress(&o.phases, &o.counts),
-        context: clip_object(object(&plan.context), PLAN_CONTEXT_BYTES, truncated),
-        metadata: clip_object(object(&plan.metadata), PLAN_METADATA_BYTES, truncated),
+        context: clipped_object(&plan.context, PLAN_CONTEXT_BYTES, truncated),
+        metadata: clipped_object(&plan.metadata, PLAN_METADATA_BYTES, truncated),
         phases: Vec::new(),
         archived_at: plan.archived_at.map(iso),
         created_at: iso(plan.created_at),
@@ -453,8 +466,13 @@ async fn phase_page(
             } else {
                 None
             };
-            let view =
-                phase_view(p, &o.phases, &o.counts, PhaseTasks { tasks: own, more: false, unfinished }, PLAN_PHASE_LIMITS);
+            let view = phase_view(
+                p,
+                &o.phases,
+                &o.counts,
+                PhaseTasks { tasks: own, more: false, unfinished },
+                PLAN_PHASE_LIMITS,
+            );
             if !views.is_empty() && !fits(&view) {
                 return Ok((views, true));
             }
@@ -638,7 +656,8 @@ impl Service {
                     fits
                 })
                 .await?;
-                let next_cursor = more.then(|| phases.last().map(|p| cursor::encode("phases", &[&p.order.to_string()]))).flatten();
+                let next_cursor =
+                    more.then(|| phases.last().map(|p| cursor::encode("phases", &[&p.order.to_string()]))).flatten();
                 truncated |= next_cursor.is_some() || phases.iter().any(|p| p.truncated);
                 plan.phases = phases;
                 Ok(PlanGetView { plan: Some(plan), markdown: None, next_cursor, truncated })
@@ -661,9 +680,16 @@ impl Service {
                 for text in rendered.iter().take(phases.len()) {
                     out.push_str(text);
                 }
-                let next_cursor = more.then(|| phases.last().map(|p| cursor::encode("phases", &[&p.order.to_string()]))).flatten();
+                let next_cursor =
+                    more.then(|| phases.last().map(|p| cursor::encode("phases", &[&p.order.to_string()]))).flatten();
                 if let (Some(next), Some(last)) = (&next_cursor, phases.last()) {
-                    markdown::more_phases(&mut out, &params.slug, o.phases.len() - first - phases.len(), last.order, next);
+                    markdown::more_phases(
+                        &mut out,
+                        &params.slug,
+                        o.phases.len() - first - phases.len(),
+                        last.order,
+                        next,
+                    );
                 }
                 truncated |= next_cursor.is_some() || phases.iter().any(|p| p.truncated);
                 Ok(PlanGetView { plan: None, markdown: Some(markdown::finish(out)), next_cursor, truncated })
@@ -680,7 +706,11 @@ impl Service {
         let after = match cursor::decode_opt::<2>("plans", params.cursor.as_deref())? {
             Some([at, id]) => Some((
                 cursor::parse_time(&at)?,
-                PlanId::parse(&id).ok_or_else(|| ServiceError::validation("cursor is invalid; pass the next_cursor of a previous page of the same list"))?,
+                PlanId::parse(&id).ok_or_else(|| {
+                    ServiceError::validation(
+                        "cursor is invalid; pass the next_cursor of a previous page of the same list",
+                    )
+                })?,
             )),
             None => None,
         };
@@ -689,7 +719,7 @@ impl Service {
             status: params.status.map(|s| s.0),
             include_archived: params.include_archived.unwrap_or(false),
             after,
-            limit: u64::from(limit) + 1,
+            limit: rows_to_read(limit as usize),
         };
         let tx = self.store().read().await?;
         let page = tx.list_plans(&principal.workspace_id, &filter).await?;

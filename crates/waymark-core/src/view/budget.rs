@@ -134,6 +134,15 @@ pub fn clip_json(value: Value, max_bytes: usize) -> (Value, bool) {
     (Value::Object(marker(&text, size, max_bytes)), true)
 }
 
+/// [`clip_json`] for JSON text as stored (compact, as serde_json writes it, so its length is
+/// the value's JSON size): a value too large is marked without being parsed.
+pub fn clip_json_text(text: &str, max_bytes: usize) -> (Value, bool) {
+    if text.len() > max_bytes {
+        return (Value::Object(marker(text, text.len(), max_bytes)), true);
+    }
+    clip_json(serde_json::from_str(text).unwrap_or(Value::Null), max_bytes)
+}
+
 /// [`clip_json`] for an object field (the marker is an object too); records a cut in
 /// `truncated`.
 pub fn clip_object(map: Map<String, Value>, max_bytes: usize, truncated: &mut bool) -> Map<String, Value> {

@@ -1,5 +1,6 @@
 //! waymark-core through its public API, on SQLite and PostgreSQL.
 
+mod budget;
 mod catalogue;
 mod docs;
 mod histories;
