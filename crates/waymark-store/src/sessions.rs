@@ -239,31 +239,6 @@ impl Tx {
         Ok(())
     }
 
-    /// A session's work log, oldest first.
-    ///
-    /// # Errors
-    /// [`Error::Database`] or [`Error::Corrupt`].
-    pub async fn log_entries(&self, session: &SessionId) -> Result<Vec<LogEntry>, Error> {
-        log::Entity::find()
-            .filter(log::Column::SessionId.eq(session.as_str()))
-            .order_by_asc(log::Column::Id)
-            .all(self.db())
-            .await?
-            .into_iter()
-            .map(|row| {
-                Ok(LogEntry {
-                    session_id: session.clone(),
-                    kind: parse::<LogType>("type", &row.kind)
-                        .map_err(|e| corrupt("session_log_entries", &row.id, e))?,
-                    message: row.message,
-                    data: JsonText::from_trusted(row.data),
-                    created_at: row.created_at,
-                    id: row.id,
-                })
-            })
-            .collect()
-    }
-
     /// Records an artifact.
     ///
     /// # Errors
@@ -280,31 +255,6 @@ impl Tx {
         .exec(self.db())
         .await?;
         Ok(())
-    }
-
-    /// A session's artifacts, oldest first.
-    ///
-    /// # Errors
-    /// [`Error::Database`] or [`Error::Corrupt`].
-    pub async fn artifacts(&self, session: &SessionId) -> Result<Vec<Artifact>, Error> {
-        artifacts::Entity::find()
-            .filter(artifacts::Column::SessionId.eq(session.as_str()))
-            .order_by_asc(artifacts::Column::Id)
-            .all(self.db())
-            .await?
-            .into_iter()
-            .map(|row| {
-                Ok(Artifact {
-                    session_id: session.clone(),
-                    action: parse::<ArtifactAction>("action", &row.action)
-                        .map_err(|e| corrupt("session_artifacts", &row.id, e))?,
-                    path: row.path,
-                    description: row.description,
-                    created_at: row.created_at,
-                    id: row.id,
-                })
-            })
-            .collect()
     }
 }
 

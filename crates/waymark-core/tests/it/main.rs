@@ -6,6 +6,7 @@ mod docs;
 mod histories;
 mod lifecycle;
 mod machinery;
+mod paging;
 mod sessions;
 mod state;
 mod templates;
