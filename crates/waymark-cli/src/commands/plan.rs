@@ -67,7 +67,14 @@ pub(super) async fn run(service: &Service, cmd: &PlanCommand, json: bool, out: &
                 PlanGetParams { slug: slug.clone(), format: Some(format), limit: None, cursor: cursor.clone() };
             let view = service.plan_get(&me, params).await?;
             match (&view.plan, &view.markdown) {
-                (Some(_), _) => print_json(out, &view)?,
+                (Some(plan), _) => {
+                    // The plan itself, as before; on a large plan also where the next page starts.
+                    let mut plan = serde_json::to_value(plan).map_err(|e| Failure::Usage(e.to_string()))?;
+                    if let (Some(next), Some(fields)) = (&view.next_cursor, plan.as_object_mut()) {
+                        fields.insert("next_cursor".into(), Value::String(next.clone()));
+                    }
+                    print_json(out, &plan)?;
+                }
                 (None, Some(markdown)) => {
                     write!(out, "{markdown}")?;
                     next_page(out, view.next_cursor.as_deref())?;

@@ -1117,14 +1117,17 @@ fn clip_metadata(metadata: Metadata, truncated: &mut bool) -> Metadata {
 }
 
 /// A run's output as `get_workflow_result` shows it: `(output, output_size_bytes,
-/// output_text, next_cursor)`; whole up to [`OUTPUT_BYTES`], else the marker and the part of
-/// its JSON text from the cursor's offset.
+/// output_text, next_cursor)`.
+type OutputParts = (Option<Value>, Option<u64>, Option<String>, Option<String>);
+
+/// The output whole up to [`OUTPUT_BYTES`], else the marker and the part of its JSON text from
+/// the cursor's offset.
 fn output_parts(
     output: Option<Value>,
     run_id: &RunId,
     from: Option<[String; 2]>,
     truncated: &mut bool,
-) -> Result<(Option<Value>, Option<u64>, Option<String>, Option<String>), ServiceError> {
+) -> Result<OutputParts, ServiceError> {
     let offset = match &from {
         Some([of_run, offset]) if of_run == run_id.as_str() => {
             Some(usize::try_from(cursor::parse_number(offset)?).map_err(|_| bad_cursor())?)

@@ -14,7 +14,6 @@
 //! the rest is short, to keep the fill fast.
 
 use std::fmt::Write as _;
-use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
@@ -309,7 +308,6 @@ fn template_yaml(index: usize, phases: usize, tasks: usize, full: bool) -> Strin
 }
 
 async fn fill(t: &TestService, me: &Principal) -> Filled {
-    let started = Instant::now();
     let now = waymark_core::clock::Clock::now(&*t.clock);
     let mut ids = Ids { ms: u64::try_from(now.timestamp_millis()).expect("positive"), n: 1 << 40 };
     let store = waymark_store::Store::connect(t.database()).await.expect("store");
@@ -435,7 +433,6 @@ async fn fill(t: &TestService, me: &Principal) -> Filled {
     run.closed_at = Some(now);
     tx.update_run(&run).await.expect("run");
     tx.commit().await.expect("commit");
-    eprintln!("budget fill on {:?}: {:?}", t.backend, started.elapsed());
 
     Filled {
         plan: LARGEST_PLAN.into(),
@@ -580,6 +577,11 @@ async fn measure(s: &Service, me: &Principal, f: &Filled) -> Vec<Measured> {
     for (tool, case, args) in cases(f) {
         let result = s.call_tool(me, tool, args, &CancellationToken::new()).await.expect("known tool");
         assert!(!result.is_error, "{tool} ({case}) failed: {:?}", result.structured);
+        let schema = &s.catalogue().tools().iter().find(|t| t.name == tool).expect("catalogued").output_schema;
+        let validator = jsonschema::validator_for(&Value::Object((**schema).clone())).expect("output schema");
+        let structured = Value::Object(result.structured.clone());
+        let errors: Vec<String> = validator.iter_errors(&structured).map(|e| e.to_string()).take(3).collect();
+        assert!(errors.is_empty(), "{tool} ({case}): a bounded result breaks its outputSchema: {errors:?}");
         let text = result.text();
         assert_eq!(
             text,
