@@ -7,5 +7,6 @@ mod crash;
 mod http;
 mod machinery;
 mod serve;
+mod sharing;
 mod stdio;
 mod support;

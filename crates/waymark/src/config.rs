@@ -154,6 +154,10 @@ impl Config {
 pub(crate) struct AuditConfig {
     /// Days audit rows are kept by `serve` (default 90; daily stats are kept).
     pub(crate) retention_days: Option<u32>,
+    /// Regular expressions for credentials the audit log must never store, besides the
+    /// built-in shapes (Waymark keys, bearer tokens, common provider keys).
+    #[serde(default)]
+    pub(crate) redact_patterns: Vec<String>,
 }
 
 /// `[breakers]`: circuit-breaker thresholds for every external service.

@@ -91,6 +91,13 @@ async fn run(cli: Cli, registry: waymark_engine::Registry) -> u8 {
     }
     service_config.templates_dir = cli.templates_dir.clone().or_else(|| config.templates.dir.clone());
     service_config.breaker_policy = config.breakers.policy();
+    service_config.redactor = match waymark_core::audit::Redactor::new(&config.audit.redact_patterns) {
+        Ok(redactor) => redactor,
+        Err(err) => {
+            eprintln!("error: [audit] redact_patterns: {err}");
+            return exit::USAGE;
+        }
+    };
     service_config.workflows.registry = registry;
     service_config.workflows.exposures = config.exposures();
     service_config.workflows.engine = config.engine.engine_config();

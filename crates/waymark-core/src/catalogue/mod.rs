@@ -153,8 +153,8 @@ impl ToolInfo {
         let handler: Handler = Arc::new(move |service, principal, args| {
             let f = Arc::clone(&f);
             Box::pin(async move {
-                let params: P = serde_json::from_value(args)
-                    .map_err(|e| ServiceError::validation(format!("Invalid arguments: {e}")))?;
+                let params: P =
+                    serde_path_to_error::deserialize(args).map_err(|e| validate::deserialize_violation(&e))?;
                 let output = f(service, principal, params).await?;
                 serde_json::to_value(output).map_err(|e| ServiceError::internal(&e))
             })

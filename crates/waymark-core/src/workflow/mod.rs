@@ -56,7 +56,7 @@ impl From<StoreError> for ServiceError {
         match err {
             StoreError::Unreachable(_) => {
                 tracing::error!(error = %err, "database unreachable");
-                ServiceError::new(ErrorCode::ServiceUnavailable, "The database is unavailable; retry shortly")
+                ServiceError::service_failed(crate::DATABASE, "The database is unavailable; retry shortly")
             }
             StoreError::Conflict => ServiceError::conflict("The change conflicts with a concurrent one; retry"),
             StoreError::Corrupt(_) | StoreError::Database(_) => ServiceError::internal(&err),
