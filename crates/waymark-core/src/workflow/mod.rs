@@ -215,7 +215,9 @@ pub struct StartWorkflowParams {
     // Inspector's `--strict`) refuse.
     #[schemars(extend("items" = { "description": "Any JSON value." }))]
     pub arguments: Option<Vec<Value>>,
-    /// Legacy: arguments by name; used only when `arguments` is absent.
+    /// Legacy: arguments by name; used only when `arguments` is absent. Accepted, not
+    /// advertised (deprecated properties are left out of `tools/list`).
+    #[schemars(extend("deprecated" = true))]
     pub args: Option<Map<String, Value>>,
     /// Your own id for the instance, for idempotency: 1-191 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'. Default: a new ULID.
     #[schemars(length(min = 1, max = 191), pattern(r"^[A-Za-z0-9._:-]+$"))]
@@ -223,8 +225,9 @@ pub struct StartWorkflowParams {
     /// An operator-facing key (trimmed; 1-191 characters).
     #[schemars(length(max = 191))]
     pub business_key: Option<String>,
-    /// Legacy alias of business_key, used only when business_key is absent.
-    #[schemars(length(max = 255))]
+    /// Legacy alias of business_key, used only when business_key is absent. Accepted, not
+    /// advertised.
+    #[schemars(length(max = 255), extend("deprecated" = true))]
     pub external_id: Option<String>,
     /// String labels: keys 1-64 characters of A-Z, a-z, 0-9, '_', '.', ':', '-'; scalar values (null drops the label).
     pub visibility_labels: Option<Map<String, Value>>,
