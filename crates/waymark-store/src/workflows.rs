@@ -103,6 +103,7 @@ fn store_err(err: Error) -> StoreError {
         Error::Conflict => StoreError::Conflict,
         Error::Corrupt(detail) => StoreError::Corrupt(detail),
         Error::Unreachable(err) => StoreError::Unreachable(err.to_string()),
+        Error::InvalidUrl(reason) => StoreError::Unreachable(reason),
         Error::Database(err) => db_err(err),
     }
 }
