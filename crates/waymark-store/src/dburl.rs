@@ -62,8 +62,8 @@ pub fn database_target(url: &str) -> Result<DatabaseTarget, Error> {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let raw_key = pair.split_once('=').map_or(pair, |(k, _)| k);
             let key = percent_decode_str(&raw_key.replace('+', " ")).decode_utf8_lossy().into_owned();
-            let known = POSTGRES_PARAMETERS.contains(&key.as_str())
-                || (key.starts_with("options[") && key.ends_with(']'));
+            let known =
+                POSTGRES_PARAMETERS.contains(&key.as_str()) || (key.starts_with("options[") && key.ends_with(']'));
             if !known {
                 return invalid(format!(
                     "unsupported parameter `{key}` (the PostgreSQL driver takes: {})",

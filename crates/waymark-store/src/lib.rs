@@ -20,6 +20,7 @@ mod audit;
 mod convert;
 mod dburl;
 mod entity;
+mod identity;
 mod keys;
 mod plans;
 mod sessions;
