@@ -31,7 +31,7 @@ impl MigrationTrait for Migration {
         let insert = Query::insert()
             .into_table(DatabaseIdentity::Table)
             .columns([DatabaseIdentity::Id, DatabaseIdentity::CreatedAt])
-            .values([id.into(), Expr::current_timestamp().into()])
+            .values([id.into(), Expr::current_timestamp()])
             .map_err(|e| DbErr::Migration(e.to_string()))?
             .to_owned();
         manager.exec_stmt(insert).await

@@ -341,8 +341,8 @@ async fn serve_listens_on_a_host_name() {
     assert!(shapeless.stderr.contains("'localhost' is not HOST:PORT"), "{}", shapeless.stderr);
 }
 
-#[test]
-fn a_bootstrap_key_that_cannot_be_written_creates_nothing() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_key_that_cannot_be_written_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // /proc takes no new directories, not even from root.
@@ -360,7 +360,15 @@ fn a_bootstrap_key_that_cannot_be_written_creates_nothing() {
     // The next start bootstraps, and the key in the file works.
     let (server, addr) = serve(d, "sqlite://waymark.db?mode=rwc", "127.0.0.1:0");
     let key = std::fs::read_to_string(d.join(".waymark/bootstrap-key")).unwrap();
-    assert!(key.trim().starts_with("wmk_"), "{key}");
+    let bearer = format!("Bearer {}", key.trim());
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2025-11-25"),
+        ("Authorization", bearer.as_str()),
+    ];
+    let listed = http(addr, "POST", "/mcp", &headers, br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).await;
+    assert_eq!(listed.status, 200, "the key in the file works: {}", listed.body);
     let leftovers: Vec<_> = std::fs::read_dir(d.join(".waymark")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers, ["bootstrap-key"], "no temporary file is left behind");
     drop(server);
