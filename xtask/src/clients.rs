@@ -479,7 +479,8 @@ fn check_listing(listing: &Path, log: &Path) -> Result<()> {
     }
     let text = fs::read_to_string(log).unwrap_or_default();
     let summary = text.lines().rev().find(|line| {
-        (line.contains(" error, ") || line.contains(" errors, ")) && (line.contains(" warning") || line.contains(" warnings"))
+        (line.contains(" error, ") || line.contains(" errors, "))
+            && (line.contains(" warning") || line.contains(" warnings"))
     });
     match summary {
         None => {

@@ -139,15 +139,16 @@ impl ServiceError {
     }
 }
 
-/// Displays an error with its whole `source()` chain, for logs.
+/// Displays an error with its whole `source()` chain, for logs, with any database password
+/// masked (driver errors may echo the connection URL).
 struct ErrorChain<'a>(&'a dyn std::error::Error);
 
 impl std::fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
+        write!(f, "{}", waymark_store::redact_url(&self.0.to_string()))?;
         let mut source = self.0.source();
         while let Some(err) = source {
-            write!(f, ": {err}")?;
+            write!(f, ": {}", waymark_store::redact_url(&err.to_string()))?;
             source = err.source();
         }
         Ok(())
@@ -206,6 +207,7 @@ impl From<waymark_store::Error> for ServiceError {
                     "The database refused a value of this call (too large or not storable); nothing was changed",
                 )
             }
+            Error::InvalidUrl(reason) => Self::validation(format!("Invalid database URL: {reason}")),
             Error::Corrupt(_) | Error::Database(_) => Self::internal(&err),
         }
     }

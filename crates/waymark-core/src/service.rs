@@ -215,6 +215,16 @@ impl Service {
         Readiness { database_reachable, pending_migrations, database_breaker_open }
     }
 
+    /// The database's id: random, written once when the database was created, the same for
+    /// every process on this database (`/readyz` reports it so `waymark status` can tell whether
+    /// the server on a port serves its database).
+    ///
+    /// # Errors
+    /// `service_unavailable` or `internal` when it cannot be read.
+    pub async fn database_id(&self) -> Result<String, ServiceError> {
+        Ok(self.inner.store.database_id().await?)
+    }
+
     /// The metrics page (OpenMetrics text, `/metrics`).
     pub fn metrics_text(&self) -> String {
         self.publish_breakers();

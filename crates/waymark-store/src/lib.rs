@@ -18,7 +18,9 @@
 
 mod audit;
 mod convert;
+mod dburl;
 mod entity;
+mod identity;
 mod keys;
 mod plans;
 mod sessions;
@@ -36,6 +38,7 @@ use sea_orm::{
 use waymark_migration::{Migrator, MigratorTrait};
 
 pub use audit::{AuditEvent, AuditFilter, ToolStats};
+pub use dburl::{DatabaseTarget, database_target, redact_url};
 pub use plans::{PlanFilter, PlanPage};
 pub use sessions::{SessionFilter, SessionPage};
 
@@ -75,8 +78,12 @@ impl DatabaseConfig {
 pub enum Error {
     /// The database could not be reached or stopped answering: connection refused or lost,
     /// pool exhausted, an I/O error, the server shutting down, a read-only or full disk.
-    #[error("cannot reach the database: {0}")]
+    #[error("cannot reach the database: {}", redact_url(&.0.to_string()))]
     Unreachable(#[source] DbErr),
+    /// The database URL is malformed or names something the store cannot open; the reason
+    /// never includes a password. The caller should report a usage error.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
     /// A uniqueness rule was broken (for example a plan slug already used in the workspace).
     /// The caller should report a conflict; nothing was written.
     #[error("unique constraint violated")]
@@ -278,6 +285,7 @@ impl Store {
     /// [`Error::Unreachable`] when the database cannot be opened.
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, Error> {
         let url = config.url.as_str();
+        database_target(url)?;
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             probe_postgres(url).await?;
             if let Some(schema) = &config.schema {
@@ -476,19 +484,9 @@ pub async fn drop_pg_schema(url: &str, schema: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A database URL with any password replaced by `***`, safe to print.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{Class, classify_postgres, classify_sqlite, redact_url};
+    use super::{Class, classify_postgres, classify_sqlite};
 
     #[test]
     fn database_errors_are_classified_by_who_is_at_fault() {
@@ -523,12 +521,5 @@ mod tests {
         for (code, class) in postgres {
             assert_eq!(classify_postgres(code), class, "PostgreSQL {code}");
         }
-    }
-
-    #[test]
-    fn passwords_never_print() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
-        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
-        assert_eq!(redact_url("sqlite://waymark.db?mode=rwc"), "sqlite://waymark.db?mode=rwc");
     }
 }

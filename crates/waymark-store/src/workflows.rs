@@ -80,6 +80,7 @@ fn store_err(err: Error) -> StoreError {
         Error::Conflict | Error::Busy(_) => StoreError::Conflict,
         Error::Corrupt(detail) => StoreError::Corrupt(detail),
         Error::Unreachable(err) => StoreError::Unreachable(err.to_string()),
+        Error::InvalidUrl(reason) => StoreError::Unreachable(reason),
         Error::Rejected(err) | Error::Database(err) => StoreError::Database(err.to_string()),
     }
 }

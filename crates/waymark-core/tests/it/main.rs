@@ -2,6 +2,7 @@
 
 mod catalogue;
 mod docs;
+mod fresh_database;
 mod histories;
 mod lifecycle;
 mod machinery;
