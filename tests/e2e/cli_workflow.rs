@@ -1,6 +1,6 @@
 //! `waymark workflow …` through the real binary, each test on a fresh SQLite file: output
 //! pinned with insta (ids, times, worker ids and payload sizes redacted), progress on stderr,
-//! exit codes 0/1/2, and `history --follow` on a closed run and on one a `waymark serve`
+//! exit codes 0/1/2/4, and `history --follow` on a closed run and on one a `waymark serve`
 //! executes.
 
 use std::path::Path;
@@ -337,12 +337,27 @@ fn workflow_errors_exit_1_or_2() {
     assert_eq!(waymark(d, &["workflow", "list", "--status", "done"]).code, 2);
     assert_eq!(waymark(d, &["workflow", "result", "x", "--wait", "26"]).code, 2);
 
-    // The pending run (no workers ran it) can still be terminated.
+    // No workers ran it: the run is still open, and `result` says so with exit 4, also when a
+    // wait runs out.
+    let open = waymark(d, &["workflow", "result", "x"]);
+    assert_eq!(open.code, 4, "an open run is not a result: {}", open.stderr);
+    assert_eq!(field(&open.stdout, "status").as_deref(), Some("pending"), "{}", open.stdout);
+    assert_eq!(
+        open.stderr.trim(),
+        "Workflow x is still pending; it goes on (`waymark workflow result x --wait 25` waits for it)."
+    );
+    let waited = waymark(d, &["workflow", "result", "x", "--wait", "1"]);
+    assert_eq!(waited.code, 4, "{}", waited.stderr);
+    assert!(waited.stderr.starts_with("Workflow x is still pending after waiting 1 s;"), "{}", waited.stderr);
+
+    // The pending run can still be terminated; its result is then a failure, exit 1.
     let terminated = waymark(d, &["workflow", "terminate", "x", "--reason", "test"]);
     assert_eq!(terminated.code, 0, "{}", terminated.stderr);
     assert_eq!(field(&terminated.stdout, "outcome").as_deref(), Some("terminated"), "{}", terminated.stdout);
-    let result = ok(d, &["workflow", "result", "x"]);
-    assert_eq!(field(&result, "status").as_deref(), Some("terminated"), "{result}");
+    let result = waymark(d, &["workflow", "result", "x"]);
+    assert_eq!(result.code, 1, "only a completed run exits 0: {}", result.stderr);
+    assert_eq!(field(&result.stdout, "status").as_deref(), Some("terminated"), "{}", result.stdout);
+    assert_eq!(result.stderr.trim(), "error: workflow x ended terminated, not completed.");
 }
 
 #[test]

@@ -466,7 +466,8 @@ pub(crate) fn inspector(node: &Node, waymark: &Path) -> Result<usize> {
     Ok(passed)
 }
 
-/// Checks an Inspector `tools/list` result and prints its `--strict` verdict.
+/// Checks an Inspector `tools/list` result and its `--strict` schema lint: any error or
+/// warning fails the step (the Inspector prints a summary line only when it found something).
 fn check_listing(listing: &Path, log: &Path) -> Result<()> {
     let value = read_json(listing)?;
     let tools = value["tools"].as_array().map_or(0, Vec::len);
@@ -477,13 +478,20 @@ fn check_listing(listing: &Path, log: &Path) -> Result<()> {
         )));
     }
     let text = fs::read_to_string(log).unwrap_or_default();
-    let verdict = text
-        .lines()
-        .rev()
-        .find(|line| line.contains(" errors, ") && line.contains(" warnings"))
-        .unwrap_or("(no --strict summary line)");
-    eprintln!("    {tools} tools; --strict: {verdict} (details in {})", log.display());
-    Ok(())
+    let summary = text.lines().rev().find(|line| {
+        (line.contains(" error, ") || line.contains(" errors, "))
+            && (line.contains(" warning") || line.contains(" warnings"))
+    });
+    match summary {
+        None => {
+            eprintln!("    {tools} tools; --strict: 0 errors, 0 warnings");
+            Ok(())
+        }
+        Some(verdict) => Err(Error::new(format!(
+            "MCP Inspector --strict found schema problems: {verdict} (details in {})",
+            log.display()
+        ))),
+    }
 }
 
 /// Step `conformance`, once the fixtures binary is at `binary`: runs the suite for every

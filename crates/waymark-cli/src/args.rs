@@ -77,15 +77,78 @@ pub enum Command {
     /// Read the audit log of tool calls.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Show the database, schema and catalogue this binary sees, and a running server's health.
+    /// Show the database, schema and catalogue this binary sees, and the health of the server on
+    /// this database.
+    ///
+    /// The server is looked for at --server, else `server.listen` in the config file, else
+    /// 127.0.0.1:7410; it counts as this database's server only when its /readyz reports this
+    /// database's id.
     Status {
-        /// The server to ask for its circuit breakers [default: WAYMARK_LISTEN or 127.0.0.1:7410].
-        #[arg(long, env = "WAYMARK_LISTEN", default_value = "127.0.0.1:7410")]
-        server: String,
+        /// Where the server listens (HOST:PORT) [default: `server.listen` in the config file, else
+        /// 127.0.0.1:7410].
+        #[arg(long, env = "WAYMARK_LISTEN")]
+        server: Option<String>,
     },
     /// Check the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+/// How a command uses the database: whether it may create one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseUse {
+    /// Not at all: the tool catalogue, the templates, the configuration file.
+    None,
+    /// Reads an existing database and never creates one (a missing SQLite file is an error
+    /// that says where it was looked for).
+    Read,
+    /// Writes: creates and migrates the database when it does not exist yet.
+    Write,
+}
+
+impl Command {
+    /// How this command uses the database.
+    pub fn database_use(&self) -> DatabaseUse {
+        match self {
+            Self::Template(_) | Self::Tool(ToolCommand::List) | Self::Config(_) => DatabaseUse::None,
+            Self::Workspace(WorkspaceCommand::List)
+            | Self::Key(KeyCommand::List { .. })
+            | Self::Plan(_)
+            | Self::Session(SessionCommand::List { .. } | SessionCommand::Show { .. })
+            | Self::State(_)
+            | Self::Workflow(
+                WorkflowCommand::List { .. }
+                | WorkflowCommand::Result { .. }
+                | WorkflowCommand::History { .. }
+                | WorkflowCommand::Show { .. },
+            )
+            | Self::Audit(_)
+            | Self::Status { .. } => DatabaseUse::Read,
+            Self::Serve(_)
+            | Self::Mcp(_)
+            | Self::Migrate
+            | Self::Workspace(WorkspaceCommand::Create { .. })
+            | Self::Key(KeyCommand::Create { .. } | KeyCommand::Revoke { .. })
+            | Self::Session(SessionCommand::Sweep { .. })
+            | Self::Workflow(_)
+            | Self::Tool(ToolCommand::Call { .. }) => DatabaseUse::Write,
+        }
+    }
+}
+
+/// The longest `--expires-in`: a hundred years.
+const MAX_EXPIRY_DAYS: i64 = 36_500;
+
+/// `--expires-in`: a whole number of days, 1 to 36500.
+fn parse_days(raw: &str) -> Result<u32, String> {
+    match raw.trim().parse::<i64>() {
+        Ok(days) if (1..=MAX_EXPIRY_DAYS).contains(&days) => u32::try_from(days).map_err(|e| e.to_string()),
+        Ok(days) if days < 1 => {
+            Err("a key must live at least 1 day; leave --expires-in out for a key that never expires".to_owned())
+        }
+        Ok(_) => Err(format!("at most {MAX_EXPIRY_DAYS} days (100 years)")),
+        Err(_) => Err("not a whole number of days, e.g. --expires-in 30".to_owned()),
+    }
 }
 
 /// `waymark config …`.
@@ -121,7 +184,7 @@ pub enum McpCommand {
     /// Serve MCP over stdio. Uses WAYMARK_API_KEY if set; otherwise acts as the owner of --workspace.
     Stdio {
         /// Workspace to act in when no API key is given (created if missing).
-        #[arg(long, default_value = "default")]
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
     },
 }
@@ -143,8 +206,8 @@ pub enum WorkspaceCommand {
 pub enum KeyCommand {
     /// Create an API key; the key is printed once and never again.
     Create {
-        /// Workspace the key acts in.
-        #[arg(long)]
+        /// The workspace the key acts in.
+        #[arg(long, env = "WAYMARK_WORKSPACE")]
         workspace: String,
         /// Comma-separated scopes: read, write.
         #[arg(long, default_value = "read,write")]
@@ -152,8 +215,8 @@ pub enum KeyCommand {
         /// A label to recognise the key by.
         #[arg(long, default_value = "cli")]
         name: String,
-        /// Days until the key expires (never by default).
-        #[arg(long)]
+        /// Days until the key expires, at least 1 (never by default).
+        #[arg(long, value_name = "DAYS", value_parser = parse_days, allow_negative_numbers = true)]
         expires_in: Option<u32>,
         /// Tool calls allowed per minute.
         #[arg(long, default_value_t = 100)]
@@ -180,8 +243,8 @@ pub enum KeyCommand {
 pub enum PlanCommand {
     /// List plans, most recently updated first.
     List {
-        /// Workspace.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
         /// Only plans in this status.
         #[arg(long)]
@@ -200,8 +263,8 @@ pub enum PlanCommand {
     Show {
         /// The plan's slug.
         slug: String,
-        /// Workspace.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
         /// The phases after a previous page: the next_cursor it printed.
         #[arg(long)]
@@ -214,8 +277,8 @@ pub enum PlanCommand {
 pub enum SessionCommand {
     /// List sessions, most recently active first.
     List {
-        /// Workspace.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
         /// Only this status: active, paused, handed_off, completed, failed.
         #[arg(long)]
@@ -234,8 +297,8 @@ pub enum SessionCommand {
     Show {
         /// The session id (sess_…).
         id: String,
-        /// Workspace.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
     },
     /// Fail every active session idle for longer than --idle-hours (all workspaces).
@@ -253,8 +316,8 @@ pub enum StateCommand {
     List {
         /// The plan's slug.
         plan: String,
-        /// Workspace.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
         /// Only this category.
         #[arg(long)]
@@ -272,8 +335,8 @@ pub enum StateCommand {
         plan: String,
         /// The key.
         key: String,
-        /// Workspace.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
     },
 }
@@ -311,8 +374,8 @@ pub enum ToolCommand {
         /// Arguments as a JSON object.
         #[arg(long, default_value = "{}")]
         args: String,
-        /// Workspace to act in.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
     },
 }
@@ -354,8 +417,8 @@ pub enum AuditCommand {
 pub enum WorkflowCommand {
     /// List the workflows MCP may start and, with --recent or --status, the workspace's recent runs.
     List {
-        /// Workspace.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
         /// Also list recent runs, most recently updated first.
         #[arg(long)]
@@ -373,7 +436,10 @@ pub enum WorkflowCommand {
     },
     /// Start a workflow of any registered type; with --wait, run it in this process and wait for its result.
     Start(WorkflowStartArgs),
-    /// Show a run's status and its output or error (exit 1 when the workflow is not found).
+    /// Show a run's status and its output or error.
+    ///
+    /// Exit 0 when the run completed, 1 when it failed, was cancelled, terminated or timed out (or
+    /// is not found), 4 when it is still open after --wait seconds.
     Result {
         /// The workflow id (instance id) from `workflow start`.
         workflow_id: String,
@@ -383,8 +449,8 @@ pub enum WorkflowCommand {
         /// Wait up to this many seconds (0-25) for the run to close first.
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=25))]
         wait: u32,
-        /// Workspace.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
     },
     /// List a run's history events, oldest first; --follow prints new ones until the run closes.
@@ -404,8 +470,8 @@ pub enum WorkflowCommand {
         /// one JSON object per event and line.
         #[arg(long, short = 'f')]
         follow: bool,
-        /// Workspace.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
     },
     /// Show a run: status, timestamps, output or error, metadata, activities with their attempts, failures.
@@ -415,8 +481,8 @@ pub enum WorkflowCommand {
         /// A run of the workflow [default: its current run].
         #[arg(long)]
         run: Option<String>,
-        /// Workspace.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
     },
     /// Send a signal to the workflow's current run (exit 1 when it is rejected).
@@ -428,8 +494,8 @@ pub enum WorkflowCommand {
         /// The signal's argument as JSON [default: null].
         #[arg(long)]
         arg: Option<String>,
-        /// Workspace.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
     },
     /// Ask the workflow's current run to cancel; its code may clean up (exit 1 when rejected).
@@ -439,8 +505,8 @@ pub enum WorkflowCommand {
         /// Why, recorded with the request.
         #[arg(long)]
         reason: Option<String>,
-        /// Workspace.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
     },
     /// Close the workflow's current run at once, running no workflow code (exit 1 when rejected).
@@ -450,16 +516,16 @@ pub enum WorkflowCommand {
         /// Why, recorded with the request.
         #[arg(long)]
         reason: Option<String>,
-        /// Workspace.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
     },
     /// Recreate the missing tasks of the workflow's current run, clearing a task problem (after a fix).
     Repair {
         /// The workflow id (instance id).
         workflow_id: String,
-        /// Workspace.
-        #[arg(long, default_value = "default")]
+        /// The workspace to act in.
+        #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
     },
 }
@@ -469,8 +535,8 @@ pub enum WorkflowCommand {
 pub struct WorkflowStartArgs {
     /// The workflow type's key (see `waymark workflow list`).
     pub workflow: String,
-    /// Workspace.
-    #[arg(long, default_value = "default")]
+    /// The workspace to act in.
+    #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
     pub workspace: String,
     /// The next ordered argument, as JSON (repeatable; strings need quotes: --arg '"text"').
     #[arg(long = "arg", value_name = "JSON")]
@@ -495,10 +561,10 @@ pub struct WorkflowStartArgs {
     #[arg(long, value_enum, default_value_t = DuplicatePolicy::RejectDuplicate)]
     pub duplicate_policy: DuplicatePolicy,
     /// Run the workflow's workers in this process, print each new history event on stderr, then the result
-    /// (exit 0 when the run completed, 1 otherwise).
+    /// (exit 0 when the run completed, 1 when it failed, was cancelled or terminated, 4 when --timeout ran out).
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: give up after this many seconds (the workflow goes on; exit 1).
+    /// With --wait: give up after this many seconds (the workflow goes on; exit 4).
     #[arg(long, value_name = "SECONDS", default_value_t = 300, requires = "wait")]
     pub timeout: u64,
 }

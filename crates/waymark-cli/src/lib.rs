@@ -5,8 +5,10 @@
 //! Rules every command follows:
 //! - reads print a table for people, or JSON with `--json` (stable field names);
 //! - output goes to the `out` writer, diagnostics and progress to `err`;
-//! - exit codes: 0 success, 1 the operation failed, 2 usage error, 3 cannot reach the database
-//!   ([`exit`]).
+//! - exit codes: 0 success, 1 the operation failed, 2 usage error, 3 cannot reach the database,
+//!   4 a wait ran out while the workflow run is still open ([`exit`]);
+//! - a reader that goes away (`waymark … | head`) ends the command quietly with 0, as
+//!   ripgrep and grep do.
 
 #![warn(missing_docs)]
 
@@ -17,9 +19,9 @@ mod render;
 use std::io::Write;
 
 pub use args::{
-    AuditCommand, Cli, Command, ConfigCommand, DuplicatePolicy, KeyCommand, LogFormat, McpCommand, PlanCommand,
-    ServeArgs, SessionCommand, StateCommand, TemplateCommand, ToolCommand, WorkflowCommand, WorkflowStartArgs,
-    WorkspaceCommand,
+    AuditCommand, Cli, Command, ConfigCommand, DatabaseUse, DuplicatePolicy, KeyCommand, LogFormat, McpCommand,
+    PlanCommand, ServeArgs, SessionCommand, StateCommand, TemplateCommand, ToolCommand, WorkflowCommand,
+    WorkflowStartArgs, WorkspaceCommand,
 };
 use waymark_core::{ErrorCode, Service, ServiceError};
 
@@ -31,8 +33,11 @@ pub mod exit {
     pub const FAILURE: u8 = 1;
     /// The command line was wrong.
     pub const USAGE: u8 = 2;
-    /// The database cannot be reached.
+    /// The database cannot be reached: no server, no file, no permission.
     pub const UNREACHABLE: u8 = 3;
+    /// `workflow result --wait` or `workflow start --wait`: the wait ran out while the run is
+    /// still open (pending, running or waiting); it goes on.
+    pub const STILL_OPEN: u8 = 4;
 }
 
 /// The exit code for a failed operation.
@@ -67,6 +72,8 @@ pub async fn run(service: &Service, cli: &Cli, out: &mut dyn Write, err: &mut dy
             let _ = writeln!(err, "error: {message}");
             exit::USAGE
         }
+        // The reader went away (`waymark audit tail | head -1`): stop quietly, like ripgrep.
+        Err(commands::Failure::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::SUCCESS,
         Err(commands::Failure::Io(e)) => {
             let _ = writeln!(err, "error: cannot write output: {e}");
             exit::FAILURE

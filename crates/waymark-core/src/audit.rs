@@ -138,47 +138,94 @@ fn is_secret_name(name: &str) -> bool {
         .any(|needle| lower.contains(needle))
 }
 
-/// String values that look like credentials whatever their argument name.
-fn looks_like_secret(value: &str) -> bool {
-    let v = value.trim();
-    v.starts_with("wmk_") || v.starts_with("Bearer ") || v.starts_with("sk-") || v.starts_with("sk_")
+/// What never reaches the audit log: values under secret-looking argument names, strings that
+/// are credentials, and credentials inside longer strings ("deploy with key wmk_… please").
+///
+/// Built-in patterns: Waymark keys (`wmk_…`), bearer tokens, OpenAI and Anthropic style
+/// keys (`sk-…`, `sk-ant-…`), Stripe style keys (`sk_live_…`, `rk_test_…`), Google API keys
+/// (`AIza…`), GitHub tokens (`ghp_…`, `github_pat_…`) and AWS access key ids (`AKIA…`);
+/// operators add their own (`[audit] redact_patterns` in `waymark.toml`, for example the shape of a
+/// provider's keys).
+#[derive(Clone, Debug)]
+pub struct Redactor {
+    patterns: regex::Regex,
 }
 
-/// The arguments as stored in the audit log: secrets replaced by `"[redacted]"`, the JSON cut
-/// at 4 KiB on a character boundary.
-pub(crate) fn redact_arguments(args: &Value) -> String {
-    fn walk(value: &Value) -> Value {
+/// The built-in credential shapes (see [`Redactor`]).
+const BUILTIN_SECRET_PATTERNS: &[&str] = &[
+    r"wmk_[A-Za-z0-9]{8,}",
+    r"(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}",
+    r"\bsk-[A-Za-z0-9_-]{8,}",
+    r"\b[rsp]k_(?:live|test)_[A-Za-z0-9]{8,}",
+    r"\bAIza[0-9A-Za-z_-]{20,}",
+    r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}",
+    r"\bgithub_pat_[A-Za-z0-9_]{20,}",
+    r"\bAKIA[0-9A-Z]{16}\b",
+];
+
+/// What a redacted secret is replaced with.
+const REDACTED: &str = "[redacted]";
+
+impl Default for Redactor {
+    fn default() -> Self {
+        Self::new(&[]).unwrap_or_else(|_| unreachable!("the built-in patterns compile"))
+    }
+}
+
+impl Redactor {
+    /// The built-in patterns plus `extra` (regular expressions, `regex` crate syntax).
+    ///
+    /// # Errors
+    /// An `extra` pattern that does not compile, with the reason.
+    pub fn new(extra: &[String]) -> Result<Self, regex::Error> {
+        let all: Vec<String> =
+            BUILTIN_SECRET_PATTERNS.iter().map(|p| (*p).to_owned()).chain(extra.iter().cloned()).collect();
+        let joined = all.iter().map(|p| format!("(?:{p})")).collect::<Vec<_>>().join("|");
+        Ok(Self { patterns: regex::Regex::new(&joined)? })
+    }
+
+    /// `text` with every credential replaced by `[redacted]`.
+    pub fn text<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        self.patterns.replace_all(text, REDACTED)
+    }
+
+    /// The arguments as stored in the audit log: secrets replaced by `"[redacted]"` (by name,
+    /// and by shape anywhere inside a string), the JSON cut at 4 KiB on a character boundary.
+    pub(crate) fn arguments(&self, args: &Value) -> String {
+        let mut text = self.value(args).to_string();
+        if text.len() > MAX_ARGUMENT_BYTES {
+            let mut cut = MAX_ARGUMENT_BYTES;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('…');
+        }
+        text
+    }
+
+    fn value(&self, value: &Value) -> Value {
         match value {
             Value::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, v)| {
-                        let redacted = if is_secret_name(k) { Value::String("[redacted]".into()) } else { walk(v) };
-                        (k.clone(), redacted)
+                        let redacted = if is_secret_name(k) { Value::String(REDACTED.into()) } else { self.value(v) };
+                        (self.text(k).into_owned(), redacted)
                     })
                     .collect(),
             ),
-            Value::Array(items) => Value::Array(items.iter().map(walk).collect()),
-            Value::String(s) if looks_like_secret(s) => Value::String("[redacted]".into()),
-            Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => value.clone(),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.value(v)).collect()),
+            Value::String(s) => Value::String(self.text(s).into_owned()),
+            Value::Null | Value::Bool(_) | Value::Number(_) => value.clone(),
         }
     }
-    let mut text = walk(args).to_string();
-    if text.len() > MAX_ARGUMENT_BYTES {
-        let mut cut = MAX_ARGUMENT_BYTES;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
-    }
-    text
 }
 
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
-    use super::redact_arguments;
+    use super::Redactor;
 
     #[test]
     fn secrets_are_redacted_by_name_and_by_shape() {
@@ -188,14 +235,46 @@ mod tests {
             "nested": [{"Authorization": "x"}, "wmk_abcdefghijklmnop", "plain"],
             "key": "state-key-is-not-a-secret"
         });
-        let text = redact_arguments(&args);
+        let text = Redactor::default().arguments(&args);
         assert!(!text.contains("anything") && !text.contains("wmk_abc"), "{text}");
         assert!(text.contains("state-key-is-not-a-secret") && text.contains("plain"), "{text}");
     }
 
     #[test]
+    fn credentials_inside_longer_strings_are_redacted() {
+        let key = "wmk_4kq9ZLb1xYp0Qr7sTu2VwXy3Za5Bc6De8Fg0Hi1Jk2L";
+        let cases = [
+            (format!("deploy with key {key} please"), "deploy with key [redacted] please".to_owned()),
+            (
+                "curl -H 'Authorization: Bearer abc.def-ghi_jkl' x".into(),
+                "curl -H 'Authorization: [redacted]' x".into(),
+            ),
+            (
+                "openai sk-proj-AbCdEf0123456789xyz and anthropic sk-ant-api03-abcdefghijkl".into(),
+                "openai [redacted] and anthropic [redacted]".into(),
+            ),
+            ("stripe sk_live_abcdefghijkl1234".into(), "stripe [redacted]".into()),
+            ("gemini AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUv".into(), "gemini [redacted]".into()),
+            ("a wmk_ mention and sk- alone stay".into(), "a wmk_ mention and sk- alone stay".into()),
+        ];
+        let redactor = Redactor::default();
+        for (input, expected) in cases {
+            assert_eq!(redactor.text(&input), expected);
+        }
+        let text = redactor.arguments(&json!({ "message": format!("use {key}"), format!("k {key}"): 1 }));
+        assert!(!text.contains("4kq9"), "{text}");
+    }
+
+    #[test]
+    fn configured_patterns_are_redacted_too() {
+        let redactor = Redactor::new(&["acme-[0-9]{6}".to_owned()]).unwrap();
+        assert_eq!(redactor.text("token acme-123456 here"), "token [redacted] here");
+        assert!(Redactor::new(&["(".to_owned()]).is_err());
+    }
+
+    #[test]
     fn long_arguments_are_cut_on_a_character_boundary() {
-        let text = redact_arguments(&json!({ "note": "é".repeat(5000) }));
+        let text = Redactor::default().arguments(&json!({ "note": "é".repeat(5000) }));
         assert!(text.len() <= 4096 + '…'.len_utf8());
         assert!(text.ends_with('…'));
     }

@@ -97,6 +97,41 @@ pub struct CreatedKey {
     pub view: KeyView,
 }
 
+/// A bootstrap whose workspace and key are written but not committed
+/// ([`Service::begin_bootstrap`]): commit it once the key is where its owner will find it;
+/// drop it to create nothing.
+pub struct PendingBootstrap {
+    tx: waymark_store::Tx,
+    created: CreatedKey,
+}
+
+impl std::fmt::Debug for PendingBootstrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingBootstrap").field("key_id", &self.created.view.id).finish_non_exhaustive()
+    }
+}
+
+impl PendingBootstrap {
+    /// The new key (`wmk_…`), not yet usable.
+    pub fn key(&self) -> &str {
+        &self.created.key
+    }
+
+    /// The new key's listing.
+    pub fn view(&self) -> &KeyView {
+        &self.created.view
+    }
+
+    /// Commits the workspace `default` and its key.
+    ///
+    /// # Errors
+    /// Storage failures; nothing is created then.
+    pub async fn commit(self) -> Result<CreatedKey, ServiceError> {
+        self.tx.commit().await?;
+        Ok(self.created)
+    }
+}
+
 /// A workspace as listed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct WorkspaceView {
@@ -292,6 +327,16 @@ impl Service {
     /// `not_found` for an unknown workspace, `validation_error` for bad options.
     pub async fn create_key(&self, new: NewKey) -> Result<CreatedKey, ServiceError> {
         let ws = self.workspace(&new.workspace).await?;
+        let (record, key) = self.new_key_record(&ws, new)?;
+        let tx = self.inner.store.write().await?;
+        tx.insert_api_key(&record).await?;
+        tx.commit().await?;
+        let view = self.key_view(&record, &ws.name);
+        Ok(CreatedKey { key, view })
+    }
+
+    /// Validates `new` and makes the row of a new key in `ws`, and the key itself.
+    fn new_key_record(&self, ws: &Workspace, new: NewKey) -> Result<(ApiKey, String), ServiceError> {
         if new.name.is_empty() || new.name.len() > 255 {
             return Err(ServiceError::validation("name must be 1-255 characters"));
         }
@@ -317,11 +362,7 @@ impl Service {
             last_used_at: None,
             created_at: now,
         };
-        let tx = self.inner.store.write().await?;
-        tx.insert_api_key(&record).await?;
-        tx.commit().await?;
-        let view = self.key_view(&record, &ws.name);
-        Ok(CreatedKey { key, view })
+        Ok((record, key))
     }
 
     fn key_view(&self, key: &ApiKey, workspace: &WorkspaceName) -> KeyView {
@@ -382,29 +423,47 @@ impl Service {
     /// loser of two concurrent bootstraps gets `None`.
     ///
     /// # Errors
-    /// Storage failures.
+    /// Storage failures; nothing is created then.
     pub async fn bootstrap(&self) -> Result<Option<CreatedKey>, ServiceError> {
-        {
-            let tx = self.inner.store.read().await?;
-            if tx.count_workspaces().await? > 0 {
-                return Ok(None);
-            }
+        match self.begin_bootstrap().await? {
+            Some(pending) => Ok(Some(pending.commit().await?)),
+            None => Ok(None),
         }
-        match self.create_workspace("default").await {
-            Err(e) if e.code == ErrorCode::Conflict => return Ok(None),
+    }
+
+    /// [`Service::bootstrap`] in two steps, so the key can be handed over before it exists:
+    /// on an empty database, writes the workspace `default` and its read+write key in a
+    /// transaction left open, and returns it with the key; [`PendingBootstrap::commit`] makes
+    /// them durable, and dropping it creates nothing. `None` when any workspace exists (or a
+    /// concurrent bootstrap won). On SQLite the transaction holds the database's writer until
+    /// it ends.
+    ///
+    /// # Errors
+    /// Storage failures; nothing is created then.
+    pub async fn begin_bootstrap(&self) -> Result<Option<PendingBootstrap>, ServiceError> {
+        let tx = self.inner.store.write().await?;
+        if tx.count_workspaces().await? > 0 {
+            return Ok(None);
+        }
+        let now = self.now();
+        let name = WorkspaceName::parse("default")?;
+        let ws = Workspace { id: WorkspaceId::from_ulid(&ids::ulid(now)), name, created_at: now };
+        match tx.insert_workspace(&ws).await {
+            Err(waymark_store::Error::Conflict) => return Ok(None),
             other => other?,
+        }
+        let new = NewKey {
+            workspace: ws.name.to_string(),
+            name: "bootstrap".into(),
+            scopes: Scopes::ALL,
+            expires_in_days: None,
+            rate_limit_per_minute: DEFAULT_RATE_LIMIT,
+            tools: None,
         };
-        let key = self
-            .create_key(NewKey {
-                workspace: "default".into(),
-                name: "bootstrap".into(),
-                scopes: Scopes::ALL,
-                expires_in_days: None,
-                rate_limit_per_minute: DEFAULT_RATE_LIMIT,
-                tools: None,
-            })
-            .await?;
-        Ok(Some(key))
+        let (record, key) = self.new_key_record(&ws, new)?;
+        tx.insert_api_key(&record).await?;
+        let view = self.key_view(&record, &ws.name);
+        Ok(Some(PendingBootstrap { tx, created: CreatedKey { key, view } }))
     }
 
     /// Forgets cached key verifications (tests and `key revoke` in-process).

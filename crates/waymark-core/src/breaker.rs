@@ -16,8 +16,9 @@ use waymark_domain::Timestamp;
 
 use crate::{ErrorCode, ServiceError};
 
-/// A breaker's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A breaker's state; serialized as `closed`, `open` or `half_open`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum BreakerState {
     /// Calls go through.
     Closed,
@@ -92,8 +93,8 @@ pub enum Admit {
 pub struct BreakerStatus {
     /// The service.
     pub service: String,
-    /// `closed`, `open` or `half_open`.
-    pub state: &'static str,
+    /// Its state now.
+    pub state: BreakerState,
     /// Failures inside the window.
     pub failures: u32,
     /// Failures that open the breaker.
@@ -178,6 +179,17 @@ impl Breakers {
         }
     }
 
+    /// Forgets an admitted call that ended without an outcome (its caller went away): a
+    /// half-open trial is given back so the next caller can make it.
+    pub fn abandon(&self, service: &str, admitted: Admit) {
+        if admitted == Admit::Trial {
+            let mut all = self.breakers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(b) = all.get_mut(service) {
+                b.trial_in_flight = false;
+            }
+        }
+    }
+
     /// Every breaker's state (known services only).
     pub fn status(&self, now: Timestamp) -> Vec<BreakerStatus> {
         let all = self.breakers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -191,7 +203,7 @@ impl Breakers {
                 };
                 BreakerStatus {
                     service: service.clone(),
-                    state: state.as_str(),
+                    state,
                     failures: u32::try_from(
                         b.failures.iter().filter(|t| elapsed(**t, now) <= self.policy.window).count(),
                     )
@@ -221,7 +233,7 @@ mod tests {
     }
 
     fn state(b: &Breakers, now: i64) -> &'static str {
-        b.status(at(now)).into_iter().find(|s| s.service == "db").map_or("unknown", |s| s.state)
+        b.status(at(now)).into_iter().find(|s| s.service == "db").map_or("unknown", |s| s.state.as_str())
     }
 
     #[test]
@@ -266,6 +278,19 @@ mod tests {
         b.record("db", Admit::Trial, true, at(121));
         assert_eq!(state(&b, 121), "closed");
         assert_eq!(b.admit("db", at(122)).unwrap(), Admit::Call);
+    }
+
+    #[test]
+    fn an_abandoned_trial_lets_the_next_caller_try() {
+        let b = Breakers::new(BreakerPolicy::default());
+        for _ in 0..5 {
+            b.record("db", Admit::Call, false, at(0));
+        }
+        let trial = b.admit("db", at(60)).unwrap();
+        assert_eq!(trial, Admit::Trial);
+        assert!(b.admit("db", at(60)).is_err(), "one trial at a time");
+        b.abandon("db", trial);
+        assert_eq!(b.admit("db", at(61)).unwrap(), Admit::Trial);
     }
 
     #[test]

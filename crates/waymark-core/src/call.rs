@@ -23,7 +23,7 @@ use waymark_domain::dependency::{DependencyKind, Facts, Unmet};
 use waymark_domain::{PhaseRef, SessionId, Slug};
 use waymark_store::{AuditEvent, Tx};
 
-use crate::audit::redact_arguments;
+use crate::breaker::Admit;
 use crate::{CallContext, ErrorCode, Principal, Service, ServiceError, Tool, ToolResult, ids};
 
 /// The breaker every tool call passes: the database all tools depend on.
@@ -180,8 +180,22 @@ impl Service {
         }
     }
 
-    async fn run(&self, principal: &Principal, tool: &Tool, mut arguments: Value) -> Result<Value, ServiceError> {
+    async fn run(&self, principal: &Principal, tool: &Tool, arguments: Value) -> Result<Value, ServiceError> {
         tool.validator.check(&arguments)?;
+        // The breaker is asked before the first database access (the dependency check), so a
+        // dead database fails fast and every failure of it is counted.
+        let breaker = BreakerCall::admit(self, DATABASE)?;
+        let result = self.run_admitted(principal, tool, arguments).await;
+        breaker.finish(&result);
+        result
+    }
+
+    async fn run_admitted(
+        &self,
+        principal: &Principal,
+        tool: &Tool,
+        mut arguments: Value,
+    ) -> Result<Value, ServiceError> {
         let session = self.check_dependencies(principal, tool, &arguments).await?;
         if tool.injects_session_arg
             && let Some(args) = arguments.as_object_mut()
@@ -194,7 +208,6 @@ impl Service {
             Some(CallContext { tool: tool.name, session: session.clone(), recorded: Arc::clone(&recorded) });
 
         let now = self.now();
-        let admit = self.inner.breakers.admit(DATABASE, now)?;
         let handler = (tool.handler)(self.clone(), principal.clone(), arguments);
         let result = match tokio::time::timeout(tool.timeout, handler).await {
             Ok(result) => result,
@@ -210,12 +223,6 @@ impl Service {
                 ))
             }
         };
-        let failed = matches!(
-            &result,
-            Err(e) if matches!(e.code, ErrorCode::ServiceUnavailable | ErrorCode::Internal | ErrorCode::Timeout)
-        );
-        self.inner.breakers.record(DATABASE, admit, !failed, self.now());
-        self.publish_breakers();
         if result.is_ok()
             && let Some(session) = &session
             && !recorded.load(Ordering::SeqCst)
@@ -346,7 +353,7 @@ impl Service {
                 duration_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
                 outcome: outcome.to_owned(),
                 error_code: result.error_code().map(|c| c.as_str().to_owned()),
-                arguments: redact_arguments(arguments),
+                arguments: self.inner.redactor.arguments(arguments),
             })
             .await;
     }
@@ -354,12 +361,42 @@ impl Service {
     /// Publishes every breaker's state to the metrics.
     pub(crate) fn publish_breakers(&self) {
         for status in self.inner.breakers.status(self.now()) {
-            let gauge = match status.state {
-                "open" => 2,
-                "half_open" => 1,
-                _ => 0,
-            };
-            self.inner.metrics.breaker(&status.service, gauge);
+            self.inner.metrics.breaker(&status.service, status.state.gauge());
+        }
+    }
+}
+
+/// One call's passage through a service's circuit breaker: admitted by [`BreakerCall::admit`],
+/// recorded by [`BreakerCall::finish`]. A call dropped before it finished (cancelled) counts
+/// neither way, but gives back the half-open trial it held.
+struct BreakerCall<'a> {
+    service: &'a Service,
+    name: &'static str,
+    admit: Option<Admit>,
+}
+
+impl<'a> BreakerCall<'a> {
+    fn admit(service: &'a Service, name: &'static str) -> Result<Self, ServiceError> {
+        let admit = service.inner.breakers.admit(name, service.now())?;
+        Ok(Self { service, name, admit: Some(admit) })
+    }
+
+    /// Records the outcome. Only a failure of the guarded service itself counts: a handler's
+    /// own deadline, its arguments or the data it met say nothing about the service, and
+    /// counting them would let one caller shut every workspace out.
+    fn finish(mut self, result: &Result<Value, ServiceError>) {
+        let failed = matches!(result, Err(e) if e.failed_service() == Some(self.name));
+        if let Some(admit) = self.admit.take() {
+            self.service.inner.breakers.record(self.name, admit, !failed, self.service.now());
+            self.service.publish_breakers();
+        }
+    }
+}
+
+impl Drop for BreakerCall<'_> {
+    fn drop(&mut self) {
+        if let Some(admit) = self.admit.take() {
+            self.service.inner.breakers.abandon(self.name, admit);
         }
     }
 }

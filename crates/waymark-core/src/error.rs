@@ -80,12 +80,27 @@ pub struct ServiceError {
     pub message: String,
     /// Structured detail (violations, blockers, retry hints).
     pub details: Option<serde_json::Value>,
+    /// The external service whose failure this is, for its circuit breaker; `None` when the
+    /// call failed for its own reasons (its arguments, its deadline, the data it met), which
+    /// no breaker counts. Never sent to the client.
+    failed_service: Option<&'static str>,
 }
 
 impl ServiceError {
     /// An error with no details.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), details: None }
+        Self { code, message: message.into(), details: None, failed_service: None }
+    }
+
+    /// `service_unavailable` because `service` failed (connection refused, I/O error, the
+    /// server gone): the one kind of error the service's circuit breaker counts.
+    pub fn service_failed(service: &'static str, message: impl Into<String>) -> Self {
+        Self { failed_service: Some(service), ..Self::new(ErrorCode::ServiceUnavailable, message) }
+    }
+
+    /// The external service whose failure this error reports (see [`Self::service_failed`]).
+    pub fn failed_service(&self) -> Option<&'static str> {
+        self.failed_service
     }
 
     /// Attaches details.
@@ -124,15 +139,16 @@ impl ServiceError {
     }
 }
 
-/// Displays an error with its whole `source()` chain, for logs.
+/// Displays an error with its whole `source()` chain, for logs, with any database password
+/// masked (driver errors may echo the connection URL).
 struct ErrorChain<'a>(&'a dyn std::error::Error);
 
 impl std::fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
+        write!(f, "{}", waymark_store::redact_url(&self.0.to_string()))?;
         let mut source = self.0.source();
         while let Some(err) = source {
-            write!(f, ": {err}")?;
+            write!(f, ": {}", waymark_store::redact_url(&err.to_string()))?;
             source = err.source();
         }
         Ok(())
@@ -174,15 +190,33 @@ impl From<DomainError> for ServiceError {
 
 impl From<waymark_store::Error> for ServiceError {
     fn from(err: waymark_store::Error) -> Self {
+        use waymark_store::Error;
         match err {
-            waymark_store::Error::Unreachable(_) => {
+            Error::Unreachable(_) => {
                 tracing::error!(error = %ErrorChain(&err), "database unreachable");
-                Self::new(ErrorCode::ServiceUnavailable, "The database is unavailable; retry shortly")
+                Self::service_failed(crate::DATABASE, "The database is unavailable; retry shortly")
             }
-            waymark_store::Error::Conflict => {
-                Self::conflict("The change conflicts with existing data; reload and retry")
+            Error::Conflict => Self::conflict("The change conflicts with existing data; reload and retry"),
+            Error::Busy(_) => {
+                tracing::warn!(error = %ErrorChain(&err), "database busy");
+                Self::busy()
             }
-            waymark_store::Error::Corrupt(_) | waymark_store::Error::Database(_) => Self::internal(&err),
+            Error::Rejected(_) => {
+                tracing::warn!(error = %ErrorChain(&err), "the database refused a value");
+                Self::validation(
+                    "The database refused a value of this call (too large or not storable); nothing was changed",
+                )
+            }
+            Error::InvalidUrl(reason) => Self::validation(format!("Invalid database URL: {reason}")),
+            Error::Corrupt(_) | Error::Database(_) => Self::internal(&err),
         }
+    }
+}
+
+impl ServiceError {
+    /// `conflict` for a lock held too long by another writer: retryable, nothing written.
+    pub(crate) fn busy() -> Self {
+        Self::conflict("The database is busy with another writer; nothing was changed, retry shortly")
+            .with_details(serde_json::json!({ "retryable": true }))
     }
 }

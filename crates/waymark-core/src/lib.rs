@@ -59,7 +59,7 @@ pub use principal::{CallContext, Principal, Transport};
 pub use result::ToolResult;
 pub use service::{Readiness, Service, ServiceConfig};
 pub use waymark_domain::dependency;
-pub use waymark_store::DatabaseConfig;
+pub use waymark_store::{DatabaseConfig, DatabaseTarget, database_target};
 
 /// The product version shown by `waymark --version`, in MCP `serverInfo` and `waymark status`.
 /// (Crate versions stay `0.0.0`: they are internal and never published.)

@@ -44,14 +44,14 @@ pub struct PhaseGetParams {
     pub plan_slug: String,
     /// The phase's 1-based order or its name.
     pub phase: PhaseArg,
-    /// The most tasks on this page, 1-500 (default 100); fewer when they would not fit the result.
+    /// Page size in tasks, 1-500 (default 100).
     #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
-    /// `next_cursor` (or a plan_get phase's `tasks_next_cursor`): the tasks after it.
-    #[schemars(length(max = 512))]
+    /// From `next_cursor` or `tasks_next_cursor`.
+    #[schemars(length(max = 1024))]
     pub cursor: Option<String>,
-    /// `checkpoints_next_cursor` of an earlier call: the checkpoints before it.
-    #[schemars(length(max = 512))]
+    /// From `checkpoints_next_cursor`.
+    #[schemars(length(max = 1024))]
     pub checkpoints_cursor: Option<String>,
 }
 

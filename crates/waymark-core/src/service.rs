@@ -10,9 +10,9 @@ use waymark_engine::store::EngineStore;
 use waymark_engine::{Engine, WorkerHandle};
 use waymark_store::{Backend, DatabaseConfig, Store};
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, Redactor};
 use crate::auth::{DEFAULT_AUTH_CACHE_TTL, KeyCache};
-use crate::breaker::{BreakerPolicy, BreakerStatus, Breakers};
+use crate::breaker::{BreakerPolicy, BreakerState, BreakerStatus, Breakers};
 use crate::catalogue::Catalogue;
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::Metrics;
@@ -43,6 +43,9 @@ pub struct ServiceConfig {
     /// Workflow types besides the built-in ones, the MCP allow-list, and the engine's
     /// leases, polling and limits.
     pub workflows: WorkflowsConfig,
+    /// What the audit log never stores (built-in credential shapes plus the operator's
+    /// `[audit] redact_patterns`).
+    pub redactor: Redactor,
 }
 
 impl std::fmt::Debug for ServiceConfig {
@@ -71,6 +74,7 @@ impl ServiceConfig {
             custom_dependencies: BTreeMap::new(),
             breaker_policy: BreakerPolicy::default(),
             workflows: WorkflowsConfig::default(),
+            redactor: Redactor::default(),
         }
     }
 }
@@ -97,6 +101,7 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     pub(crate) dependencies: Registry,
     pub(crate) engine: Engine,
+    pub(crate) redactor: Redactor,
     pub(crate) config: ServiceConfig,
 }
 
@@ -107,12 +112,15 @@ pub struct Readiness {
     pub database_reachable: bool,
     /// Migrations not yet applied (0 when current).
     pub pending_migrations: usize,
+    /// The database circuit breaker is open (or testing with its one trial call): tool calls
+    /// are refused with `service_unavailable` meanwhile.
+    pub database_breaker_open: bool,
 }
 
 impl Readiness {
-    /// Reachable and current.
+    /// Reachable, current, and the database breaker closed.
     pub fn is_ready(self) -> bool {
-        self.database_reachable && self.pending_migrations == 0
+        self.database_reachable && self.pending_migrations == 0 && !self.database_breaker_open
     }
 }
 
@@ -164,6 +172,7 @@ impl Service {
                 metrics: Metrics::default(),
                 dependencies: config.dependencies.clone(),
                 engine,
+                redactor: config.redactor.clone(),
                 config,
             }),
         };
@@ -197,7 +206,23 @@ impl Service {
         } else {
             usize::MAX
         };
-        Readiness { database_reachable, pending_migrations }
+        let database_breaker_open = self
+            .inner
+            .breakers
+            .status(self.now())
+            .iter()
+            .any(|b| b.service == DATABASE && b.state != BreakerState::Closed);
+        Readiness { database_reachable, pending_migrations, database_breaker_open }
+    }
+
+    /// The database's id: random, written once when the database was created, the same for
+    /// every process on this database (`/readyz` reports it so `waymark status` can tell whether
+    /// the server on a port serves its database).
+    ///
+    /// # Errors
+    /// `service_unavailable` or `internal` when it cannot be read.
+    pub async fn database_id(&self) -> Result<String, ServiceError> {
+        Ok(self.inner.store.database_id().await?)
     }
 
     /// The metrics page (OpenMetrics text, `/metrics`).
@@ -238,6 +263,13 @@ impl Service {
     #[cfg(feature = "test-hooks")]
     pub fn park_commits(&self, park: bool) {
         self.inner.store.hooks().park_commits(park);
+    }
+
+    /// While set, every new transaction fails as if the database were unreachable (feature
+    /// `test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    pub fn make_database_unreachable(&self, unreachable: bool) {
+        self.inner.store.hooks().make_unreachable(unreachable);
     }
 
     /// How many commits wait on [`Self::park_commits`] now (feature `test-hooks`).

@@ -395,17 +395,14 @@ pub struct SessionReplayParams {
     /// The session (`sess_…`).
     #[schemars(length(min = 1, max = 64))]
     pub session_id: String,
-    /// Only entries of this type in `recent_actions` (to page through one kind).
+    /// Only entries of this type in `recent_actions`.
     #[serde(rename = "type")]
     pub kind: Option<Status<LogType>>,
-    /// The most entries in `recent_actions`, 1-100 (default 20); fewer when they would not fit the result.
-    #[schemars(range(min = 1, max = 100))]
-    pub limit: Option<u32>,
-    /// `next_cursor` of an earlier replay (with the same `type`): the entries before it.
-    #[schemars(length(max = 512))]
+    /// From `next_cursor` (same `type`).
+    #[schemars(length(max = 1024))]
     pub cursor: Option<String>,
-    /// `artifacts_next_cursor` of an earlier replay: the artifacts before it.
-    #[schemars(length(max = 512))]
+    /// From `artifacts_next_cursor`.
+    #[schemars(length(max = 1024))]
     pub artifacts_cursor: Option<String>,
 }
 
@@ -494,7 +491,7 @@ pub struct ReplayContextView {
     pub artifacts: Vec<ArtifactView>,
     /// The artifacts of `artifacts`, grouped by action.
     pub artifacts_by_action: ArtifactsByActionView,
-    /// Entries (of `type`, when given) newest first: the last 20, or `limit` before `cursor`.
+    /// Entries (of `type`, when given) newest first: the last 20, or the 20 before `cursor`.
     pub recent_actions: Vec<LogEntryView>,
     /// Number of work-log entries.
     pub total_actions: u64,
@@ -590,11 +587,11 @@ pub struct SessionListParams {
     /// Only sessions on this plan.
     #[schemars(length(min = 1, max = 255))]
     pub plan_slug: Option<String>,
-    /// The most sessions on this page, 1-1000 (default 50); fewer when they would not fit the result.
+    /// Page size, 1-1000 (default 50).
     #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[schemars(length(max = 512))]
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
     pub cursor: Option<String>,
 }
 
@@ -934,7 +931,7 @@ impl Service {
             None => None,
         };
         let artifacts_before = cursor::decode_opt::<1>("artifacts", params.artifacts_cursor.as_deref())?.map(|[id]| id);
-        let limit = params.limit.unwrap_or(RECENT_ACTIONS as u32).clamp(1, 100) as usize;
+        let limit = RECENT_ACTIONS;
         let tx = self.store().read().await?;
         let session = load(&tx, principal, &params.session_id).await?;
         let counts = tx.log_counts(&session.id).await?;

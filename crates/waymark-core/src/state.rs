@@ -118,8 +118,8 @@ pub struct StateGetParams {
     /// Key.
     #[schemars(length(min = 1, max = 128))]
     pub key: String,
-    /// `next_cursor` of the previous call: the next part of a value too large for one result.
-    #[schemars(length(max = 512))]
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
     pub cursor: Option<String>,
 }
 
@@ -153,11 +153,11 @@ pub struct StateListParams {
     /// Only this category.
     #[schemars(length(min = 1, max = 64))]
     pub category: Option<String>,
-    /// The most values on this page, 1-1000 (default 100); fewer when they would not fit the result.
+    /// Page size, 1-1000 (default 100).
     #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[schemars(length(max = 512))]
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
     pub cursor: Option<String>,
 }
 

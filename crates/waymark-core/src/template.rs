@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use waymark_domain::template::{self, Instance, NAMING_CONVENTION, Node, Template, VariableValue};
+use waymark_domain::template::{self, Instance, NAMING_CONVENTION, Node, Template, VariableProblem, VariableValue};
 use waymark_domain::{JsonText, PhaseRef, PlanStatus};
 
 use crate::clock::iso;
@@ -248,11 +248,11 @@ pub struct TemplateListParams {
     /// Only this category.
     #[schemars(length(min = 1, max = 64))]
     pub category: Option<String>,
-    /// The most templates on this page, 1-1000 (default 100); fewer when they would not fit the result.
+    /// Page size, 1-1000 (default 100).
     #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[schemars(length(max = 512))]
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
     pub cursor: Option<String>,
 }
 
@@ -278,8 +278,8 @@ pub struct TemplatePreviewParams {
     pub template: String,
     /// Variable values by name (scalars).
     pub variables: Option<Map<String, Value>>,
-    /// `next_cursor` of the previous preview (same template and variables): the phases after it.
-    #[schemars(length(max = 512))]
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
     pub cursor: Option<String>,
 }
 
@@ -555,6 +555,22 @@ fn summary(t: &LoadedTemplate) -> TemplateSummaryView {
     }
 }
 
+/// `validation_error` for variable problems: the messages joined by "; " after `prefix`, and
+/// `details.violations` (`path` is `variables.<name>`, or `variables` for the whole set) with
+/// the original's `naming_convention`.
+fn variable_problems(problems: &[VariableProblem], prefix: &str) -> ServiceError {
+    let joined = problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ");
+    let violations: Vec<Value> = problems
+        .iter()
+        .map(|p| {
+            let path = if p.variable.is_empty() { "variables".to_owned() } else { format!("variables.{}", p.variable) };
+            json!({ "path": path, "message": p.message })
+        })
+        .collect();
+    ServiceError::new(ErrorCode::ValidationError, format!("{prefix}{joined}"))
+        .with_details(json!({ "violations": violations, "naming_convention": NAMING_CONVENTION }))
+}
+
 fn template_not_found(slug: &str) -> ServiceError {
     ServiceError::not_found(format!("Template not found: {slug}"))
 }
@@ -565,14 +581,29 @@ impl Service {
         &self.inner.templates
     }
 
+    /// Resolves the variables and renders the template. A rendered plan larger than
+    /// [`template::MAX_RENDERED_BYTES`] is a problem of the variables like any other.
     fn instantiate(
         &self,
         slug: &str,
         variables: Option<&Map<String, Value>>,
-    ) -> Result<(&LoadedTemplate, Result<Instance, Vec<String>>), ServiceError> {
+    ) -> Result<(&LoadedTemplate, Result<Instance, Vec<VariableProblem>>), ServiceError> {
         let loaded = self.templates().get(slug).ok_or_else(|| template_not_found(slug))?;
-        let resolved = loaded.template.resolve(&supplied(variables));
-        Ok((loaded, resolved.map(|r| loaded.template.instantiate(&r))))
+        let instance = loaded.template.resolve(&supplied(variables)).and_then(|resolved| {
+            let instance = loaded.template.instantiate(&resolved);
+            let bytes = instance.rendered_bytes();
+            if bytes > template::MAX_RENDERED_BYTES {
+                return Err(vec![VariableProblem {
+                    variable: String::new(),
+                    message: format!(
+                        "The plan rendered from these variables would hold {bytes} bytes of text, more than the {} allowed; shorten the variables",
+                        template::MAX_RENDERED_BYTES
+                    ),
+                }]);
+            }
+            Ok(instance)
+        });
+        Ok((loaded, instance))
     }
 
     /// `template_list`: every template (never a file path), optionally of one category.
@@ -615,10 +646,7 @@ impl Service {
             .transpose()?
             .unwrap_or(0);
         let (loaded, instance) = self.instantiate(&params.template, params.variables.as_ref())?;
-        let instance = instance.map_err(|errors| {
-            ServiceError::new(ErrorCode::ValidationError, errors.join("; "))
-                .with_details(json!({ "errors": errors, "naming_convention": NAMING_CONVENTION }))
-        })?;
+        let instance = instance.map_err(|problems| variable_problems(&problems, ""))?;
         let (preview, next_cursor, truncated) = preview(loaded, &instance, first);
         Ok(TemplatePreviewView { template: loaded.template.slug.clone(), preview, next_cursor, truncated })
     }
@@ -634,13 +662,8 @@ impl Service {
         params: TemplateCreatePlanParams,
     ) -> Result<TemplateCreatePlanView, ServiceError> {
         let (loaded, instance) = self.instantiate(&params.template, params.variables.as_ref())?;
-        let instance = instance.map_err(|errors| {
-            ServiceError::new(
-                ErrorCode::ValidationError,
-                format!("Failed to create plan from template: {}", errors.join("; ")),
-            )
-            .with_details(json!({ "errors": errors, "naming_convention": NAMING_CONVENTION }))
-        })?;
+        let instance =
+            instance.map_err(|problems| variable_problems(&problems, "Failed to create plan from template: "))?;
         let resolved = &instance.variables_applied;
         let mut metadata: Map<String, Value> =
             loaded.template.metadata_with(resolved).iter().map(|(k, v)| (k.clone(), to_json(v))).collect();

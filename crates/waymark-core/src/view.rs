@@ -86,7 +86,7 @@ impl JsonSchema for PhaseArg {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "type": ["integer", "string"],
+            "anyOf": [{ "type": "integer", "minimum": 1 }, { "type": "string", "minLength": 1 }],
             "description": "The phase's 1-based order (a number, or a string of digits) or its name."
         })
     }

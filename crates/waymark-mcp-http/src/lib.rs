@@ -3,8 +3,8 @@
 //!
 //! Routes (PRODUCT.md, "Endpoints"):
 //! - `POST /mcp` (every tool), `/mcp/agent` (agent tools), `/mcp/workflows` (workflow tools);
-//! - `GET /healthz` (liveness), `GET /readyz` (database reachable, migrations current, circuit
-//!   breakers), `GET /metrics` (OpenMetrics text, any valid key);
+//! - `GET /healthz` (liveness), `GET /readyz` (database reachable, migrations current, the
+//!   database's id, circuit breakers), `GET /metrics` (OpenMetrics text, any valid key);
 //! - anything else: 404 JSON (including `/.well-known/*`: no OAuth hints are advertised).
 //!
 //! Order of checks on an MCP route, each refusing with nothing processed:
@@ -207,6 +207,7 @@ async fn readyz(app: &App) -> Response<Body> {
             "database": if r.database_reachable { "reachable" } else { "unreachable" },
             "pending_migrations": if r.database_reachable { Some(r.pending_migrations) } else { None },
             "backend": app.service.backend(),
+            "database_id": app.service.database_id().await.ok(),
             "breakers": app.service.breakers(),
         }),
     )

@@ -82,7 +82,8 @@ pub const PROTOCOL_VERSIONS: &[ProtocolVersion] =
 const INSTRUCTIONS: &str = "Waymark keeps durable plans, phases, tasks, agent sessions and workspace state, and runs durable workflows. \
 Typical loop: plan_create (keep the returned slug), plan_publish, phase_update_status to start a phase, task_update or task_toggle as work \
 is done, phase_add_checkpoint to record progress, phase_update_status to complete phases; the plan completes with its last phase. \
-Every object lives in your API key's workspace. Failed calls return isError with a stable `code` \
+Every object lives in your API key's workspace. Any tool takes an optional session_id (sess_...) to record the call in that agent session's history. \
+Failed calls return isError with a stable `code` \
 (validation_error, not_found, invalid_transition, dependency_not_met, ...) and a message saying what to do.";
 
 impl McpServer {

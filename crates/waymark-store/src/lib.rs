@@ -18,7 +18,9 @@
 
 mod audit;
 mod convert;
+mod dburl;
 mod entity;
+mod identity;
 mod keys;
 mod plans;
 mod sessions;
@@ -30,11 +32,13 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqlErr, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use waymark_migration::{Migrator, MigratorTrait};
 
 pub use audit::{AuditEvent, AuditFilter, ToolStats};
+pub use dburl::{DatabaseTarget, database_target, redact_url};
 pub use plans::{PlanFilter, PlanPage};
 pub use sessions::{SessionFilter, SessionPage, SessionSummary};
 
@@ -64,16 +68,36 @@ impl DatabaseConfig {
     }
 }
 
-/// A storage failure.
+/// A storage failure, classified once (here) by what the caller should do about it.
+///
+/// The classification is the contract the layers above rely on: only [`Error::Unreachable`]
+/// says the database itself failed (the circuit breaker counts those and nothing else);
+/// [`Error::Busy`] and [`Error::Conflict`] are retryable races with another writer;
+/// [`Error::Rejected`] is a value the database refused, so the caller's input is at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The database could not be reached or opened. The caller cannot proceed.
-    #[error("cannot reach the database: {0}")]
+    /// The database could not be reached or stopped answering: connection refused or lost,
+    /// pool exhausted, an I/O error, the server shutting down, a read-only or full disk.
+    #[error("cannot reach the database: {}", redact_url(&.0.to_string()))]
     Unreachable(#[source] DbErr),
+    /// The database URL is malformed or names something the store cannot open; the reason
+    /// never includes a password. The caller should report a usage error.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
     /// A uniqueness rule was broken (for example a plan slug already used in the workspace).
     /// The caller should report a conflict; nothing was written.
     #[error("unique constraint violated")]
     Conflict,
+    /// Another writer held the lock for longer than the busy timeout (SQLite `SQLITE_BUSY`,
+    /// `SQLITE_LOCKED`), or PostgreSQL aborted the transaction for a concurrent one
+    /// (serialization failure, deadlock, lock timeout). Nothing was written; retrying the
+    /// whole transaction is the remedy.
+    #[error("the database is busy with another writer")]
+    Busy(#[source] DbErr),
+    /// The database refused a value (PostgreSQL data exceptions and program limits, SQLite
+    /// "too big"): the input, not the database, is at fault. Nothing was written.
+    #[error("the database refused a value")]
+    Rejected(#[source] DbErr),
     /// A stored row could not be read back as a domain value (an unknown status, bad JSON).
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
@@ -82,11 +106,89 @@ pub enum Error {
     Database(#[source] DbErr),
 }
 
+/// How a database error is classified (see [`Error`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Unreachable,
+    Conflict,
+    Busy,
+    Rejected,
+    Corrupt,
+    Other,
+}
+
+/// The one classification of database errors, for both backends.
+///
+/// SQLite codes are extended result codes (<https://www.sqlite.org/rescode.html>), classified
+/// by their primary code; PostgreSQL codes are SQLSTATEs
+/// (<https://www.postgresql.org/docs/current/errcodes-appendix.html>), classified by class.
+fn classify(err: &DbErr) -> Class {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as Sqlx;
+    if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
+        return Class::Conflict;
+    }
+    let inner = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return Class::Unreachable,
+        DbErr::Type(_) | DbErr::Json(_) | DbErr::TryIntoErr { .. } => return Class::Corrupt,
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => inner,
+        _ => return Class::Other,
+    };
+    match &**inner {
+        Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => Class::Unreachable,
+        Sqlx::ColumnDecode { .. } | Sqlx::Decode(_) | Sqlx::ColumnNotFound(_) | Sqlx::TypeNotFound { .. } => {
+            Class::Corrupt
+        }
+        Sqlx::Database(db) => match db.code() {
+            Some(code) if code.bytes().all(|b| b.is_ascii_digit()) => classify_sqlite(code.parse().unwrap_or(0)),
+            Some(code) => classify_postgres(&code),
+            None => Class::Other,
+        },
+        _ => Class::Other,
+    }
+}
+
+fn classify_sqlite(extended: i32) -> Class {
+    match extended & 0xff {
+        // SQLITE_BUSY, SQLITE_LOCKED (with BUSY_SNAPSHOT, BUSY_RECOVERY, LOCKED_SHAREDCACHE).
+        5 | 6 => Class::Busy,
+        // SQLITE_TOOBIG, SQLITE_RANGE.
+        18 | 25 => Class::Rejected,
+        // SQLITE_CORRUPT, SQLITE_NOTADB.
+        11 | 26 => Class::Corrupt,
+        // SQLITE_NOMEM, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN,
+        // SQLITE_PROTOCOL, SQLITE_AUTH.
+        7 | 8 | 10 | 13 | 14 | 15 | 23 => Class::Unreachable,
+        _ => Class::Other,
+    }
+}
+
+fn classify_postgres(sqlstate: &str) -> Class {
+    match sqlstate {
+        // serialization_failure, deadlock_detected, lock_not_available.
+        "40001" | "40P01" | "55P03" => Class::Busy,
+        // query_canceled by statement_timeout is the server protecting itself from one query.
+        "57014" => Class::Busy,
+        _ => match sqlstate.get(..2) {
+            // connection_exception, insufficient_resources, operator_intervention (shutdown),
+            // system_error, internal_error.
+            Some("08" | "53" | "57" | "58" | "XX") => Class::Unreachable,
+            // data_exception (a NUL byte, an out-of-range number), program_limit_exceeded.
+            Some("22" | "54") => Class::Rejected,
+            _ => Class::Other,
+        },
+    }
+}
+
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
-        match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => Self::Conflict,
-            _ => Self::Database(err),
+        match classify(&err) {
+            Class::Unreachable => Self::Unreachable(err),
+            Class::Conflict => Self::Conflict,
+            Class::Busy => Self::Busy(err),
+            Class::Rejected => Self::Rejected(err),
+            Class::Corrupt => Self::Corrupt(err.to_string()),
+            Class::Other => Self::Database(err),
         }
     }
 }
@@ -120,9 +222,25 @@ pub mod hooks {
     pub struct Hooks {
         park_commits: AtomicBool,
         parked: AtomicUsize,
+        unreachable: AtomicBool,
     }
 
     impl Hooks {
+        /// While set, opening a transaction fails as if the database were gone
+        /// ([`crate::Error::Unreachable`]), so a test can watch the circuit breaker react to a
+        /// real failure of the database without stopping a shared server.
+        pub fn make_unreachable(&self, unreachable: bool) {
+            self.unreachable.store(unreachable, Ordering::SeqCst);
+        }
+
+        pub(crate) fn check_reachable(&self) -> Result<(), crate::Error> {
+            if self.unreachable.load(Ordering::SeqCst) {
+                let injected = sea_orm::RuntimeErr::Internal("connection refused (injected by a test)".into());
+                return Err(crate::Error::Unreachable(sea_orm::DbErr::Conn(injected)));
+            }
+            Ok(())
+        }
+
         /// While set, every `Tx::commit` of the store waits (until the switch is cleared or its
         /// future is dropped), so a test can time out or cancel a use case between its writes
         /// and its commit and check that nothing was written.
@@ -167,6 +285,7 @@ impl Store {
     /// [`Error::Unreachable`] when the database cannot be opened.
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, Error> {
         let url = config.url.as_str();
+        database_target(url)?;
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             probe_postgres(url).await?;
             if let Some(schema) = &config.schema {
@@ -255,6 +374,8 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] when no connection is available.
     pub async fn read(&self) -> Result<Tx, Error> {
+        #[cfg(feature = "test-hooks")]
+        self.hooks.check_reachable()?;
         Ok(self.tx(self.read.begin().await?))
     }
 
@@ -263,7 +384,16 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] when no connection is available.
     pub async fn write(&self) -> Result<Tx, Error> {
-        Ok(self.tx(self.write.begin().await?))
+        #[cfg(feature = "test-hooks")]
+        self.hooks.check_reachable()?;
+        // SQLite: take the write lock at BEGIN, so a writer in another process makes this one
+        // wait out the busy timeout instead of failing when a deferred transaction tries to
+        // upgrade its read lock (SQLITE_BUSY / SQLITE_BUSY_SNAPSHOT, which skip the handler).
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        Ok(self.tx(self.write.begin_with_options(options).await?))
     }
 
     /// Closes the pools, waiting for connections to be returned.
@@ -354,24 +484,42 @@ pub async fn drop_pg_schema(url: &str, schema: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A database URL with any password replaced by `***`, safe to print.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{Class, classify_postgres, classify_sqlite};
 
     #[test]
-    fn passwords_never_print() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
-        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
-        assert_eq!(redact_url("sqlite://waymark.db?mode=rwc"), "sqlite://waymark.db?mode=rwc");
+    fn database_errors_are_classified_by_who_is_at_fault() {
+        let sqlite = [
+            (5, Class::Busy),           // SQLITE_BUSY: the busy timeout ran out
+            (517, Class::Busy),         // SQLITE_BUSY_SNAPSHOT
+            (6, Class::Busy),           // SQLITE_LOCKED
+            (18, Class::Rejected),      // SQLITE_TOOBIG
+            (11, Class::Corrupt),       // SQLITE_CORRUPT
+            (10, Class::Unreachable),   // SQLITE_IOERR
+            (3850, Class::Unreachable), // SQLITE_IOERR_LOCK
+            (13, Class::Unreachable),   // SQLITE_FULL
+            (8, Class::Unreachable),    // SQLITE_READONLY
+            (1, Class::Other),          // SQLITE_ERROR: a bug of ours
+        ];
+        for (code, class) in sqlite {
+            assert_eq!(classify_sqlite(code), class, "SQLite {code}");
+        }
+        let postgres = [
+            ("40001", Class::Busy),        // serialization_failure
+            ("40P01", Class::Busy),        // deadlock_detected
+            ("55P03", Class::Busy),        // lock_not_available
+            ("57014", Class::Busy),        // query_canceled
+            ("57P01", Class::Unreachable), // admin_shutdown
+            ("08006", Class::Unreachable), // connection_failure
+            ("53300", Class::Unreachable), // too_many_connections
+            ("22021", Class::Rejected),    // character_not_in_repertoire (a NUL byte)
+            ("22003", Class::Rejected),    // numeric_value_out_of_range
+            ("54000", Class::Rejected),    // program_limit_exceeded
+            ("42P01", Class::Other),       // undefined_table: a bug of ours
+        ];
+        for (code, class) in postgres {
+            assert_eq!(classify_postgres(code), class, "PostgreSQL {code}");
+        }
     }
 }

@@ -13,6 +13,10 @@ use crate::convert::{corrupt, to_i32, to_u32};
 use crate::entity::{phase_checkpoints as cps, phases, plans, tasks};
 use crate::{Backend, Error, Tx};
 
+/// Rows per multi-row insert: well under SQLite's 32,766 bound variables (and PostgreSQL's
+/// 65,535 parameters) at a dozen columns a row, so every plan size the schema admits fits.
+const ROWS_PER_INSERT: usize = 1000;
+
 /// Which plans `list_plans` returns.
 #[derive(Clone, Debug, Default)]
 pub struct PlanFilter {
@@ -241,7 +245,9 @@ impl Tx {
         if phases.is_empty() {
             return Ok(());
         }
-        phases::Entity::insert_many(phases.iter().map(phase_to_row)).exec(self.db()).await?;
+        for chunk in phases.chunks(ROWS_PER_INSERT) {
+            phases::Entity::insert_many(chunk.iter().map(phase_to_row)).exec_without_returning(self.db()).await?;
+        }
         Ok(())
     }
 
@@ -308,7 +314,11 @@ impl Tx {
         if tasks.is_empty() {
             return Ok(());
         }
-        tasks::Entity::insert_many(tasks.iter().map(|t| task_to_row(plan, t))).exec(self.db()).await?;
+        for chunk in tasks.chunks(ROWS_PER_INSERT) {
+            tasks::Entity::insert_many(chunk.iter().map(|t| task_to_row(plan, t)))
+                .exec_without_returning(self.db())
+                .await?;
+        }
         Ok(())
     }
 

@@ -20,7 +20,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LockBehavior, LockType, O
 use sea_orm::sqlx::postgres::{PgListener, PgPoolOptions};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, RuntimeErr, Select, SqlErr, TransactionTrait,
+    QueryOrder, QuerySelect, Select, TransactionTrait,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -67,43 +67,21 @@ const LATEST_STORED_MILLIS: i64 = 253_402_300_799_999;
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-/// Maps a database error to the engine's view of it.
+/// Maps a database error to the engine's view of it, through the store's one classification
+/// ([`Error`]).
 fn db_err(err: DbErr) -> StoreError {
-    if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
-        return StoreError::Conflict;
-    }
-    match &err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return StoreError::Unreachable(err.to_string()),
-        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
-            use sea_orm::sqlx::Error as Sqlx;
-            match &**inner {
-                Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => {
-                    return StoreError::Unreachable(err.to_string());
-                }
-                // PostgreSQL serialization failure and deadlock: a concurrent writer won;
-                // retrying the whole transaction is the remedy, exactly as for a conflict.
-                Sqlx::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01")) => {
-                    return StoreError::Conflict;
-                }
-                Sqlx::ColumnDecode { .. } | Sqlx::Decode(_) | Sqlx::ColumnNotFound(_) | Sqlx::TypeNotFound { .. } => {
-                    return StoreError::Corrupt(err.to_string());
-                }
-                _ => {}
-            }
-        }
-        DbErr::Type(_) | DbErr::Json(_) | DbErr::TryIntoErr { .. } => return StoreError::Corrupt(err.to_string()),
-        _ => {}
-    }
-    StoreError::Database(err.to_string())
+    store_err(Error::from(err))
 }
 
-/// Maps the store's own error (from [`Store::write`] and [`Tx::commit`]).
+/// Maps the store's own error to the engine's: a busy database is a conflict (the engine
+/// retries the whole transaction), a refused value a database error.
 fn store_err(err: Error) -> StoreError {
     match err {
-        Error::Conflict => StoreError::Conflict,
+        Error::Conflict | Error::Busy(_) => StoreError::Conflict,
         Error::Corrupt(detail) => StoreError::Corrupt(detail),
         Error::Unreachable(err) => StoreError::Unreachable(err.to_string()),
-        Error::Database(err) => db_err(err),
+        Error::InvalidUrl(reason) => StoreError::Unreachable(reason),
+        Error::Rejected(err) | Error::Database(err) => StoreError::Database(err.to_string()),
     }
 }
 
@@ -1443,7 +1421,7 @@ mod tests {
         assert!(matches!(db_err(DbErr::Custom("other".into())), StoreError::Database(_)));
         let io = sea_orm::sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
         assert!(matches!(
-            db_err(DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(io)))),
+            db_err(DbErr::Query(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(io)))),
             StoreError::Unreachable(_)
         ));
     }

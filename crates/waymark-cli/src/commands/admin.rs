@@ -1,6 +1,7 @@
 //! `migrate`, `status`, `workspace …`, `key …`.
 
 use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -22,8 +23,23 @@ pub(super) async fn migrate(service: &Service, json: bool, out: &mut dyn Write) 
     Ok(exit::SUCCESS)
 }
 
-/// Asks a running server for `/readyz` (which carries its circuit breakers); `None` when none
-/// answers within a second.
+/// Where `status` looks for a server when neither `--server` nor `server.listen` says.
+pub(super) const DEFAULT_SERVER: &str = "127.0.0.1:7410";
+
+/// The address to connect to for a listen address: a server on a wildcard address
+/// (`0.0.0.0`, `[::]`) is reached on loopback.
+fn connect_address(listen: &str) -> String {
+    match listen.parse::<SocketAddr>() {
+        Ok(addr) if addr.ip().is_unspecified() => {
+            let ip = if addr.is_ipv4() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { IpAddr::V6(Ipv6Addr::LOCALHOST) };
+            SocketAddr::new(ip, addr.port()).to_string()
+        }
+        _ => listen.to_owned(),
+    }
+}
+
+/// Asks the server at `address` (`HOST:PORT`, names resolved) for `/readyz` (its readiness,
+/// database id and circuit breakers); `None` when nothing answers with JSON within a second.
 async fn probe_server(address: &str) -> Option<Value> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let attempt = async {
@@ -48,21 +64,28 @@ pub(super) async fn status(
 ) -> Outcome {
     let ready = service.readiness().await;
     let workspaces = service.list_workspaces().await?;
-    let running = probe_server(server).await;
+    let database_id = service.database_id().await?;
+    let address = connect_address(server);
+    let answer = probe_server(&address).await;
+    let serves_this_database =
+        answer.as_ref().map(|r| r.get("database_id").and_then(Value::as_str) == Some(database_id.as_str()));
+    let ours = answer.as_ref().filter(|_| serves_this_database == Some(true));
     let value = json!({
         "version": waymark_core::VERSION,
         "backend": service.backend(),
         "database": waymark_core::redact_database_url(database_url),
+        "database_id": database_id,
         "database_reachable": ready.database_reachable,
         "pending_migrations": ready.pending_migrations,
         "workspaces": workspaces.len(),
         "tools": service.catalogue().tools().len(),
         "templates": service.templates().templates().len(),
         "server": {
-            "address": server,
-            "running": running.is_some(),
-            "status": running.as_ref().and_then(|r| r.get("status")).cloned(),
-            "breakers": running.as_ref().and_then(|r| r.get("breakers")).cloned(),
+            "address": address,
+            "running": ours.is_some(),
+            "serves_this_database": serves_this_database,
+            "status": ours.and_then(|r| r.get("status")).cloned(),
+            "breakers": ours.and_then(|r| r.get("breakers")).cloned(),
         },
     });
     if json {
@@ -78,10 +101,10 @@ pub(super) async fn status(
                 .collect()
         })
         .unwrap_or_default();
-    match &running {
-        Some(r) => {
+    match (&answer, ours) {
+        (_, Some(r)) => {
             let status = r.get("status").and_then(Value::as_str).unwrap_or("unknown");
-            rows.push(vec!["server".into(), format!("running at {server} ({status})")]);
+            rows.push(vec!["server".into(), format!("running at {address} ({status})")]);
             for b in r.get("breakers").and_then(Value::as_array).into_iter().flatten() {
                 rows.push(vec![
                     format!("breaker {}", b.get("service").and_then(Value::as_str).unwrap_or("?")),
@@ -94,7 +117,9 @@ pub(super) async fn status(
                 ]);
             }
         }
-        None => rows.push(vec!["server".into(), format!("not running at {server}")]),
+        (Some(_), None) => rows
+            .push(vec!["server".into(), format!("not running at {address}: the server there serves another database")]),
+        (None, None) => rows.push(vec!["server".into(), format!("not running at {address}")]),
     }
     table(out, &["field", "value"], rows)?;
     Ok(exit::SUCCESS)

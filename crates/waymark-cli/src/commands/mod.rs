@@ -46,7 +46,10 @@ pub(crate) async fn dispatch(service: &Service, cli: &Cli, out: &mut dyn Write, 
             Err(Failure::Usage("serve, mcp stdio and config are run by the waymark binary".into()))
         }
         Command::Migrate => admin::migrate(service, json, out).await,
-        Command::Status { server } => admin::status(service, &cli.database_url, server, json, out).await,
+        Command::Status { server } => {
+            let server = server.as_deref().unwrap_or(admin::DEFAULT_SERVER);
+            admin::status(service, &cli.database_url, server, json, out).await
+        }
         Command::Workspace(cmd) => admin::workspace(service, cmd, json, out).await,
         Command::Key(cmd) => admin::key(service, cmd, json, out).await,
         Command::Plan(cmd) => plan::run(service, cmd, json, out).await,

@@ -63,8 +63,7 @@ pub(super) async fn run(service: &Service, cmd: &PlanCommand, json: bool, out: &
         PlanCommand::Show { slug, workspace, cursor } => {
             let me = service.owner_principal(workspace, Transport::Cli).await?;
             let format = if json { PlanFormat::Json } else { PlanFormat::Markdown };
-            let params =
-                PlanGetParams { slug: slug.clone(), format: Some(format), limit: None, cursor: cursor.clone() };
+            let params = PlanGetParams { slug: slug.clone(), format: Some(format), cursor: cursor.clone() };
             let view = service.plan_get(&me, params).await?;
             match (&view.plan, &view.markdown) {
                 (Some(plan), _) => {

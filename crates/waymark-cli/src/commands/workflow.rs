@@ -60,12 +60,11 @@ pub(super) async fn run(
             } else {
                 print_result(out, &view)?;
             }
-            if view.found {
-                Ok(exit::SUCCESS)
-            } else {
+            if !view.found {
                 writeln!(err, "error: {}", not_found_message(workflow_id, run.as_deref()))?;
-                Ok(exit::FAILURE)
+                return Ok(exit::FAILURE);
             }
+            result_exit_code(&view, *wait, err)
         }
         WorkflowCommand::History { workflow_id, run, limit, payloads, follow, workspace } => {
             let me = service.owner_principal(workspace, Transport::Cli).await?;
@@ -154,6 +153,33 @@ fn not_found_message(workflow_id: &str, run: Option<&str>) -> String {
     match run {
         Some(run) => format!("Workflow {workflow_id} has no run {run}."),
         None => format!("Workflow {workflow_id} not found."),
+    }
+}
+
+/// `workflow result`'s exit code: 0 when the run completed, 1 when it closed otherwise
+/// (failed, cancelled, terminated, timed out), [`exit::STILL_OPEN`] when it is still open.
+fn result_exit_code(view: &WorkflowResultView, waited: u32, err: &mut dyn Write) -> Outcome {
+    let Some(d) = &view.details else { return Ok(exit::FAILURE) };
+    let id = &view.workflow_id;
+    match RunStatus::parse(&d.status) {
+        Some(RunStatus::Completed) => Ok(exit::SUCCESS),
+        Some(status) if status.is_terminal() => {
+            let reason = d.closed_reason.map(|r| r.as_str()).filter(|r| *r != d.status);
+            match reason {
+                Some(reason) => writeln!(err, "error: workflow {id} ended {status} ({reason}), not completed.")?,
+                None => writeln!(err, "error: workflow {id} ended {status}, not completed.")?,
+            }
+            Ok(exit::FAILURE)
+        }
+        _ => {
+            let waited = if waited == 0 { String::new() } else { format!(" after waiting {waited} s") };
+            writeln!(
+                err,
+                "Workflow {id} is still {}{waited}; it goes on (`waymark workflow result {id} --wait 25` waits for it).",
+                d.status
+            )?;
+            Ok(exit::STILL_OPEN)
+        }
     }
 }
 
@@ -480,7 +506,7 @@ async fn wait(
                 timeout.as_secs(),
                 started.workflow_id
             )?;
-            Ok(exit::FAILURE)
+            Ok(exit::STILL_OPEN)
         }
         Watched::Interrupted => {
             writeln!(err, "error: interrupted; workflow {} is {status}; {follow}.", started.workflow_id)?;

@@ -106,10 +106,18 @@ pub struct Tool {
     pub description: &'static str,
     /// MCP annotations.
     pub annotations: Annotations,
-    /// JSON Schema (2020-12) of the arguments, derived from the parameter type.
+    /// JSON Schema (2020-12) of the arguments, derived from the parameter type, in the
+    /// portable subset `tools/list` shows (optional arguments are also accepted as `null`).
     pub input_schema: Arc<Map<String, Value>>,
-    /// JSON Schema of `structuredContent`, success or error.
+    /// The schema calls are validated against: [`Tool::input_schema`] plus `null` for
+    /// optional arguments and every size limit (docs/tools.md lists them).
+    pub accepted_input_schema: Arc<Map<String, Value>>,
+    /// JSON Schema of `structuredContent`, success or error: `success` and the result's
+    /// fields with their types (nested shapes are in [`Tool::result_schema`]).
     pub output_schema: Arc<Map<String, Value>>,
+    /// JSON Schema of a successful result with every nested field and its description, for
+    /// documentation (docs/tools.md); never sent to clients.
+    pub result_schema: Arc<Map<String, Value>>,
     /// How long a call may run before it is abandoned with `timeout`.
     pub timeout: Duration,
     /// Whether the catalogue added the optional `session_id` argument (the tool's own
@@ -145,16 +153,16 @@ impl ToolInfo {
         F: Fn(Service, Principal, P) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O, ServiceError>> + Send + 'static,
     {
-        let mut input_schema = schema::input_schema::<P>();
-        let injects_session_arg = schema::inject_session_arg(&mut input_schema);
-        let output_schema = schema::output_schema::<O>();
-        let validator = Validator::compile(self.name, &input_schema);
+        let mut inputs = schema::input_schemas::<P>();
+        let injects_session_arg = schema::inject_session_arg(&mut inputs);
+        let outputs = schema::output_schemas::<O>();
+        let validator = Validator::compile(self.name, &inputs.accepted);
         let f = Arc::new(f);
         let handler: Handler = Arc::new(move |service, principal, args| {
             let f = Arc::clone(&f);
             Box::pin(async move {
-                let params: P = serde_json::from_value(args)
-                    .map_err(|e| ServiceError::validation(format!("Invalid arguments: {e}")))?;
+                let params: P =
+                    serde_path_to_error::deserialize(args).map_err(|e| validate::deserialize_violation(&e))?;
                 let output = f(service, principal, params).await?;
                 serde_json::to_value(output).map_err(|e| ServiceError::internal(&e))
             })
@@ -165,8 +173,10 @@ impl ToolInfo {
             scope: self.scope,
             description: self.description,
             annotations: self.annotations,
-            input_schema: Arc::new(input_schema),
-            output_schema: Arc::new(output_schema),
+            input_schema: Arc::new(inputs.advertised),
+            accepted_input_schema: Arc::new(inputs.accepted),
+            output_schema: Arc::new(outputs.advertised),
+            result_schema: Arc::new(outputs.full),
             timeout: DEFAULT_TIMEOUT,
             injects_session_arg,
             validator,

@@ -35,6 +35,7 @@ impl Validator {
     /// them as `{violations: [{path, message}]}`.
     pub(crate) fn check(&self, args: &Value) -> Result<(), ServiceError> {
         let mut violations: Vec<Violation> = self.0.iter_errors(args).map(|e| describe(&e)).collect();
+        nul_violations(args, &mut String::new(), &mut violations);
         if violations.is_empty() {
             return Ok(());
         }
@@ -42,6 +43,44 @@ impl Validator {
         violations.dedup();
         let message = violations.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; ");
         Err(ServiceError::validation(message).with_details(json!({ "violations": violations })))
+    }
+}
+
+/// Every string (or object key) holding U+0000, which PostgreSQL cannot store in text and
+/// which no Waymark field means: refused on both backends alike, wherever it is.
+fn nul_violations(value: &Value, path: &mut String, out: &mut Vec<Violation>) {
+    let refuse = |path: &str, out: &mut Vec<Violation>| {
+        let name = if path.is_empty() { "arguments" } else { path };
+        out.push(Violation {
+            path: path.to_owned(),
+            message: format!("{name} must not contain the NUL character (U+0000)"),
+        });
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => refuse(path, out),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                nul_violations(item, path, out);
+                path.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&key.replace('\0', "\\u0000"));
+                if key.contains('\0') {
+                    refuse(path, out);
+                }
+                nul_violations(item, path, out);
+                path.truncate(len);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
     }
 }
 
@@ -85,9 +124,40 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> Violation {
         ValidationErrorKind::MinItems { limit } => format!("{name} must have at least {limit} items"),
         ValidationErrorKind::Pattern { pattern } => format!("{name} does not match the required pattern {pattern}"),
         ValidationErrorKind::Constant { expected_value } => format!("{name} must be {expected_value}"),
+        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
+            // One phrase per branch ("phase must be at least 1", "phase must be a string"),
+            // joined as "phase must be at least 1, or a string".
+            let prefix = format!("{name} must be ");
+            let mut phrases: Vec<String> = Vec::new();
+            for branch in context {
+                if let Some(first) = branch.first() {
+                    let message = describe(first).message;
+                    let phrase = message.strip_prefix(&prefix).map_or(message.clone(), str::to_owned);
+                    if !phrases.contains(&phrase) {
+                        phrases.push(phrase);
+                    }
+                }
+            }
+            if phrases.is_empty() {
+                format!("{name} has an unexpected value")
+            } else {
+                format!("{prefix}{}", phrases.join(", or "))
+            }
+        }
         _ => format!("{name}: {error}"),
     };
     Violation { path, message }
+}
+
+/// A violation found while reading already validated arguments into the parameter type (a
+/// rule the schema cannot say), in the same shape as the schema's: `{violations: [{path,
+/// message}]}`.
+pub(crate) fn deserialize_violation(error: &serde_path_to_error::Error<serde_json::Error>) -> ServiceError {
+    let path = error.path().to_string();
+    let path = if path == "." { String::new() } else { path };
+    let inner = error.inner().to_string();
+    let message = if path.is_empty() { format!("arguments: {inner}") } else { format!("{path}: {inner}") };
+    ServiceError::validation(message.clone()).with_details(json!({ "violations": [Violation { path, message }] }))
 }
 
 /// `/phases/0/name` → `phases[0].name`.

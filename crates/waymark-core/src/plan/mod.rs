@@ -150,11 +150,8 @@ pub struct PlanGetParams {
     pub slug: String,
     /// `json` (default) or `markdown`.
     pub format: Option<PlanFormat>,
-    /// The most phases on this page, 1-1000 (default 100); fewer when they would not fit the result.
-    #[schemars(range(min = 1, max = 1000))]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page: the phases after it.
-    #[schemars(length(max = 512))]
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
     pub cursor: Option<String>,
 }
 
@@ -214,11 +211,11 @@ pub struct PlanListParams {
     pub status: Option<Status<PlanStatus>>,
     /// Include archived plans (default false).
     pub include_archived: Option<bool>,
-    /// The most plans on this page, 1-1000 (default 50); fewer when they would not fit the result.
+    /// Page size, 1-1000 (default 50).
     #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[schemars(length(max = 512))]
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
     pub cursor: Option<String>,
 }
 
@@ -640,7 +637,7 @@ impl Service {
         let after = cursor::decode_opt::<1>("phases", params.cursor.as_deref())?
             .map(|[order]| cursor::parse_number(&order))
             .transpose()?;
-        let limit = params.limit.unwrap_or(100).clamp(1, 1000) as usize;
+        let limit = usize::MAX;
         let tx = self.store().read().await?;
         let o = outline(&tx, principal, &params.slug).await?;
         let first = after.map_or(0, |after| o.phases.iter().take_while(|p| u64::from(p.order) <= after).count());

@@ -71,7 +71,7 @@ impl From<StoreError> for ServiceError {
         match err {
             StoreError::Unreachable(_) => {
                 tracing::error!(error = %err, "database unreachable");
-                ServiceError::new(ErrorCode::ServiceUnavailable, "The database is unavailable; retry shortly")
+                ServiceError::service_failed(crate::DATABASE, "The database is unavailable; retry shortly")
             }
             StoreError::Conflict => ServiceError::conflict("The change conflicts with a concurrent one; retry"),
             StoreError::Corrupt(_) | StoreError::Database(_) => ServiceError::internal(&err),
@@ -89,13 +89,13 @@ pub struct ListWorkflowsParams {
     /// Also list the workspace's recent runs (default false).
     #[serde(default)]
     pub show_recent: bool,
-    /// The most recent runs on this page, 1-50 (default 10); fewer when they would not fit the result.
+    /// How many recent runs, 1-50 (default 10).
     #[schemars(range(min = 1, max = 50))]
     pub limit: Option<u32>,
     /// Only recent runs in this status (one of `status_values`).
     pub status: Option<RunStatus>,
-    /// `next_cursor` of the previous page of recent runs: the runs after it.
-    #[schemars(length(max = 512))]
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
     pub cursor: Option<String>,
 }
 
@@ -237,7 +237,9 @@ pub struct StartWorkflowParams {
     // Inspector's `--strict`) refuse.
     #[schemars(extend("items" = { "description": "Any JSON value." }))]
     pub arguments: Option<Vec<Value>>,
-    /// Legacy: arguments by name; used only when `arguments` is absent.
+    /// Legacy: arguments by name; used only when `arguments` is absent. Accepted, not
+    /// advertised (deprecated properties are left out of `tools/list`).
+    #[schemars(extend("deprecated" = true))]
     pub args: Option<Map<String, Value>>,
     /// Your own id for the instance, for idempotency: 1-191 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'. Default: a new ULID.
     #[schemars(length(min = 1, max = 191), pattern(r"^[A-Za-z0-9._:-]+$"))]
@@ -245,8 +247,9 @@ pub struct StartWorkflowParams {
     /// An operator-facing key (trimmed; 1-191 characters).
     #[schemars(length(max = 191))]
     pub business_key: Option<String>,
-    /// Legacy alias of business_key, used only when business_key is absent.
-    #[schemars(length(max = 255))]
+    /// Legacy alias of business_key, used only when business_key is absent. Accepted, not
+    /// advertised.
+    #[schemars(length(max = 255), extend("deprecated" = true))]
     pub external_id: Option<String>,
     /// String labels: keys 1-64 characters of A-Z, a-z, 0-9, '_', '.', ':', '-'; scalar values (null drops the label).
     pub visibility_labels: Option<Map<String, Value>>,
@@ -322,8 +325,8 @@ pub struct GetWorkflowResultParams {
     /// Wait up to this many seconds (0-25, default 0) for the run to close before answering.
     #[schemars(range(min = 0, max = 25))]
     pub wait_seconds: Option<u32>,
-    /// `next_cursor` of the previous call: the next part of an output too large for one result.
-    #[schemars(length(max = 512))]
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
     pub cursor: Option<String>,
 }
 

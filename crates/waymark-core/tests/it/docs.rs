@@ -63,6 +63,60 @@ fn constraints(schema: &Value) -> String {
     parts.join("; ")
 }
 
+/// The object schema a field holds, through nullability and arrays (`[]` is appended to the
+/// path for array items).
+fn object_of(schema: &Value) -> Option<(&Value, bool)> {
+    if schema.get("properties").is_some() {
+        return Some((schema, false));
+    }
+    if let Some(items) = schema.get("items") {
+        return object_of(items).map(|(o, _)| (o, true));
+    }
+    schema.get("anyOf").and_then(Value::as_array).and_then(|branches| branches.iter().find_map(object_of))
+}
+
+fn kind_of(schema: &Value) -> String {
+    if let Some(branches) = schema.get("anyOf").and_then(Value::as_array) {
+        let kinds: Vec<String> =
+            branches.iter().filter(|b| b.get("type") != Some(&Value::from("null"))).map(kind_of).collect();
+        let nullable = branches.len() > kinds.len();
+        return format!("{}{}", kinds.join(" or "), if nullable { " or null" } else { "" });
+    }
+    let base = match schema.get("type") {
+        Some(Value::Array(types)) => {
+            let names: Vec<&str> = types.iter().filter_map(Value::as_str).collect();
+            names.join(" or ")
+        }
+        Some(Value::String(t)) if t == "array" => {
+            format!("array of {}", schema.get("items").map_or_else(|| "any".to_owned(), kind_of))
+        }
+        Some(Value::String(t)) => t.clone(),
+        _ => "any".into(),
+    };
+    match schema.get("enum").and_then(Value::as_array) {
+        Some(values) => {
+            let names: Vec<String> = values.iter().filter_map(Value::as_str).map(|v| format!("`{v}`")).collect();
+            format!("{base} ({})", names.join(", "))
+        }
+        None => base,
+    }
+}
+
+/// `(path, type, description)` of every result field, two levels deep.
+fn result_fields(schema: &Value, prefix: &str, depth: usize, out: &mut Vec<(String, String, String)>) {
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else { return };
+    for (name, field) in props {
+        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        let description = field.get("description").and_then(Value::as_str).unwrap_or("").replace('\n', " ");
+        out.push((path.clone(), kind_of(field), description));
+        if depth < 1
+            && let Some((nested, array)) = object_of(field)
+        {
+            result_fields(nested, &if array { format!("{path}[]") } else { path }, depth + 1, out);
+        }
+    }
+}
+
 /// Measured result sizes: tool → `(case, bytes)`.
 pub(crate) type Sizes = BTreeMap<&'static str, Vec<(&'static str, usize)>>;
 
@@ -119,10 +173,27 @@ fn render_tools(service: &waymark_core::Service, sizes: &Sizes) -> String {
          Generated from the tool catalogue by `cargo test -p waymark-core --test it budget`; do not edit by hand.\n\n\
          Every tool returns `structuredContent = {\"success\": true, ...}` on success and \
          `{\"success\": false, \"error\", \"code\", \"details\"?}` with `isError: true` on failure \
-         (see [error-codes.md](error-codes.md)).\n\n",
+         (see [error-codes.md](error-codes.md)).\n\n\
+         ## Schemas\n\n\
+         Every tool's schemas are derived once from its Rust parameter and result types.\n\n\
+         - **Arguments** (`inputSchema`) are advertised in a portable subset of JSON Schema that strict tool-schema \
+         consumers accept (OpenAI function calling, Gemini function declarations, the MCP Inspector's `--strict`): \
+         one `type` per node and `anyOf` for unions; an optional argument is left out of `required` and is not \
+         nullable (absent means not given, and `null` is accepted too, for clients that send every argument); every \
+         object with declared properties has `additionalProperties: false` and a free-form object is `{\"type\": \"object\"}`; \
+         arrays declare `items`; no `$ref`, `const`, `oneOf` or `default` (defaults are in the descriptions). \
+         Limits an agent never meets in ordinary use (1,000 characters or more, 100 items or more) and legacy aliases \
+         (`start_workflow`'s `args`, `external_id`) are accepted and enforced but not advertised; the tables below list them. \
+         A test checks every tool against these rules (`crates/waymark-core/tests/it/catalogue.rs`).\n\
+         - **Results** (`outputSchema`) describe `structuredContent` of successes and errors alike: `success` and the \
+         result's fields with their JSON types, enum values and nullability. What nested objects and arrays hold is \
+         described here, not in every `tools/list`.\n\n\
+         ## Budgets\n\n\
+         An agent pays for `tools/list` with its context window. The names, descriptions and argument schemas of \
+         `/mcp` (what the model sees) stay within 24 KB, and the whole `tools/list` within 48 KB; \
+         `catalogue::tools_list_fits_its_budget` holds them.\n\n",
     );
     out.push_str(CONVENTIONS);
-    render_sizes(&mut out, service, sizes);
     let tools = service.catalogue().tools();
     out.push_str("| tool | category | scope | read-only | description |\n|---|---|---|---|---|\n");
     for t in tools {
@@ -149,12 +220,12 @@ fn render_tools(service: &waymark_core::Service, sizes: &Sizes) -> String {
             t.annotations.open_world_hint
         );
         let required: Vec<&str> = t
-            .input_schema
+            .accepted_input_schema
             .get("required")
             .and_then(Value::as_array)
             .map(|r| r.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        if let Some(props) = t.input_schema.get("properties").and_then(Value::as_object) {
+        if let Some(props) = t.accepted_input_schema.get("properties").and_then(Value::as_object) {
             out.push_str("| argument | type | required | rules | description |\n|---|---|---|---|---|\n");
             for (name, schema) in props {
                 let _ = writeln!(
@@ -163,16 +234,26 @@ fn render_tools(service: &waymark_core::Service, sizes: &Sizes) -> String {
                     type_of(schema),
                     if required.contains(&name.as_str()) { "yes" } else { "no" },
                     constraints(schema),
-                    schema.get("description").and_then(Value::as_str).unwrap_or("").replace('|', "\\|")
+                    match schema.get("description").and_then(Value::as_str) {
+                        Some(d) => d.replace('|', "\\|"),
+                        None if name == "session_id" =>
+                            "The agent session (`sess_…`) to record this call in ([dependencies.md](dependencies.md))."
+                                .to_owned(),
+                        None => String::new(),
+                    }
                 );
             }
         }
-        let success = t.output_schema.get("anyOf").and_then(|a| a.get(0)).cloned().unwrap_or(Value::Null);
-        if let Some(props) = success.get("properties").and_then(Value::as_object) {
-            let fields: Vec<String> = props.keys().map(|k| format!("`{k}`")).collect();
-            let _ = writeln!(out, "\nResult fields: {}.", fields.join(", "));
+        let mut fields = Vec::new();
+        result_fields(&Value::Object((*t.result_schema).clone()), "", 0, &mut fields);
+        if !fields.is_empty() {
+            out.push_str("\n| result field | type | description |\n|---|---|---|\n");
+            for (path, kind, description) in fields {
+                let _ = writeln!(out, "| `{path}` | {kind} | {} |", description.replace('|', "\\|"));
+            }
         }
     }
+    render_sizes(&mut out, service, sizes);
     out
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use waymark_core::auth::NewKey;
+use waymark_core::breaker::BreakerState;
 use waymark_core::dependency::Dependency;
 use waymark_core::{CallError, Principal, Service, Transport};
 use waymark_testkit::{Backend, TestService, on_both_backends};
@@ -36,6 +37,21 @@ async fn keyed(t: &TestService, scopes: &str, rate: u32, tools: Option<Vec<&str>
         .await
         .unwrap();
     t.service.authenticate(&key.key, Transport::Http).await.unwrap()
+}
+
+async fn keyed_in(s: Service, workspace: &str, scopes: &str) -> Principal {
+    let key = s
+        .create_key(NewKey {
+            workspace: workspace.into(),
+            name: "k".into(),
+            scopes: waymark_core::parse_scopes(scopes).unwrap(),
+            expires_in_days: None,
+            rate_limit_per_minute: 10_000,
+            tools: None,
+        })
+        .await
+        .unwrap();
+    s.authenticate(&key.key, Transport::Http).await.unwrap()
 }
 
 /// `task_update` needs `plan_get` called first in the same agent session.
@@ -226,40 +242,90 @@ async fn allow_lists_limit_the_tools_a_key_may_call(t: &TestService) {
     assert_eq!(r["error"], "Permission denied: API key does not have access to tool 'plan_get'");
 }
 
-async fn the_database_breaker_opens_fails_fast_and_recovers(backend: Backend) {
-    let t = TestService::start_with(backend, |c| {
-        c.tool_timeouts.insert("plan_create".into(), Duration::from_millis(100));
-    })
-    .await;
+async fn the_database_breaker_opens_on_database_failures_fails_fast_and_recovers(t: &TestService) {
     let s = &t.service;
     let me = t.principal("default").await;
-    s.park_commits(true);
+    s.make_database_unreachable(true);
     for i in 0..5 {
         let (_, r) = call(s, &me, "plan_create", json!({ "title": format!("T{i}") })).await;
-        assert_eq!(r["code"], "timeout");
+        assert_eq!(r["code"], "service_unavailable");
+        assert_eq!(r["error"], "The database is unavailable; retry shortly");
     }
-    s.park_commits(false);
-    assert_eq!(s.breakers()[0].state, "open");
+    s.make_database_unreachable(false);
+    assert_eq!(s.breakers()[0].state, BreakerState::Open);
+    assert!(!s.readiness().await.is_ready(), "/readyz answers 503 while the database breaker is open");
     let (err, r) = call(s, &me, "plan_list", json!({})).await;
     assert!(err);
     assert_eq!(r["code"], "service_unavailable");
     assert_eq!(r["error"], "Service 'database' is temporarily unavailable. Please try again later.");
     assert!(s.metrics_text().contains(r#"waymark_circuit_breaker_state{service="database"} 2"#));
     t.clock.advance(Duration::from_secs(60));
-    assert_eq!(s.breakers()[0].state, "half_open");
+    assert_eq!(s.breakers()[0].state, BreakerState::HalfOpen);
     assert!(!call(s, &me, "plan_list", json!({})).await.0, "the trial call succeeds");
-    assert_eq!(s.breakers()[0].state, "closed");
+    assert_eq!(s.breakers()[0].state, BreakerState::Closed);
+    assert!(s.readiness().await.is_ready());
+}
+
+/// Calls that fail for the caller's own reasons, each made 20 times by one workspace with a
+/// read key, must leave the database breaker closed and another workspace served.
+async fn caller_caused_failures_never_open_the_breaker(backend: Backend) {
+    let t = TestService::start_with(backend, |c| {
+        c.tool_timeouts.insert("plan_create".into(), Duration::from_millis(50));
+    })
+    .await;
+    let s = &t.service;
+    let attacker = t.principal("tenant-a").await;
+    let reader = keyed_in(t.service.clone(), "tenant-a", "read").await;
+    let bystander = t.principal("tenant-b").await;
+    call(s, &attacker, "plan_create", json!({ "title": "P", "slug": "p", "phases": [{ "name": "A" }] })).await;
+
+    type Case = (&'static str, &'static str, Value, &'static str);
+    let cases: Vec<Case> = vec![
+        ("U+0000 in a string", "plan_get", json!({ "slug": "a\u{0}b" }), "validation_error"),
+        ("U+0000 in a filter", "state_list", json!({ "plan_slug": "p", "category": "c\u{0}" }), "validation_error"),
+        ("U+0000 in a key", "state_get", json!({ "plan_slug": "p", "key": "k\u{0}" }), "validation_error"),
+        ("an object that does not exist", "plan_get", json!({ "slug": "nope" }), "not_found"),
+        (
+            "a write tool with a read key",
+            "phase_update_status",
+            json!({ "plan_slug": "p", "phase": 1, "status": "completed" }),
+            "permission_denied",
+        ),
+        ("a negative phase", "phase_get", json!({ "plan_slug": "p", "phase": -1 }), "validation_error"),
+    ];
+    for (what, tool, args, code) in &cases {
+        for _ in 0..20 {
+            let (err, r) = call(s, &reader, tool, args.clone()).await;
+            assert!(err, "{what}");
+            assert_eq!(r["code"], *code, "{what}: {r}");
+        }
+        assert_eq!(s.breakers()[0].state, BreakerState::Closed, "{what} × 20 opened the breaker");
+    }
+    // A handler past its own deadline says nothing about the database.
+    s.park_commits(true);
+    for _ in 0..20 {
+        let (_, r) = call(s, &attacker, "plan_create", json!({ "title": "slow" })).await;
+        assert_eq!(r["code"], "timeout");
+    }
+    s.park_commits(false);
+    assert_eq!(s.breakers()[0].state, BreakerState::Closed, "deadlines × 20 opened the breaker");
+    assert!(s.readiness().await.is_ready());
+    let (err, r) = call(s, &bystander, "plan_create", json!({ "title": "Mine", "slug": "mine" })).await;
+    assert!(!err, "{r}");
+    let (err, r) = call(s, &bystander, "plan_list", json!({})).await;
+    assert!(!err, "{r}");
+    assert_eq!(r["plans"][0]["slug"], "mine");
     t.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_database_breaker_opens_fails_fast_and_recovers_sqlite() {
-    the_database_breaker_opens_fails_fast_and_recovers(Backend::Sqlite).await;
+async fn caller_caused_failures_never_open_the_breaker_sqlite() {
+    caller_caused_failures_never_open_the_breaker(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_database_breaker_opens_fails_fast_and_recovers_postgres() {
-    the_database_breaker_opens_fails_fast_and_recovers(Backend::Postgres).await;
+async fn caller_caused_failures_never_open_the_breaker_postgres() {
+    caller_caused_failures_never_open_the_breaker(Backend::Postgres).await;
 }
 
 async fn metrics_and_daily_stats_count_every_call(t: &TestService) {
@@ -288,6 +354,7 @@ async fn metrics_and_daily_stats_count_every_call(t: &TestService) {
 }
 
 on_both_backends!(
+    the_database_breaker_opens_on_database_failures_fails_fast_and_recovers,
     default_dependencies_report_missing_objects_as_not_found,
     a_cancelled_call_writes_nothing_and_answers_nothing,
     rate_limits_refill_over_time,

@@ -3,6 +3,7 @@
 mod budget;
 mod catalogue;
 mod docs;
+mod fresh_database;
 mod histories;
 mod lifecycle;
 mod machinery;

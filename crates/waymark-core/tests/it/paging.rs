@@ -201,8 +201,8 @@ async fn a_long_session_pages_its_log_and_artifacts(t: &TestService) {
     let started = ok(s, &me, "session_start", json!({ "agent_type": "opus" })).await;
     let id = started["session"]["session_id"].as_str().unwrap().to_owned();
     let kinds = ["info", "decision", "progress", "error", "checkpoint"];
-    for i in 0..45 {
-        let message = format!("entry {i:02}");
+    for i in 0..105 {
+        let message = format!("entry {i:03}");
         ok(s, &me, "session_log", json!({ "session_id": id, "message": message, "type": kinds[i % 5] })).await;
     }
     for i in 0..25 {
@@ -218,14 +218,14 @@ async fn a_long_session_pages_its_log_and_artifacts(t: &TestService) {
     let r = &replay["replay_context"];
     assert_eq!(
         (r["total_actions"].as_u64(), r["total_decisions"].as_u64(), r["total_artifacts"].as_u64()),
-        (Some(45), Some(9), Some(25))
+        (Some(105), Some(21), Some(25))
     );
     assert_eq!(
         strings(&r["decisions"], "message"),
-        ["entry 21", "entry 26", "entry 31", "entry 36", "entry 41"],
+        ["entry 081", "entry 086", "entry 091", "entry 096", "entry 101"],
         "the newest five, oldest first"
     );
-    assert_eq!(r["progress_summary"]["last_action"], "entry 44");
+    assert_eq!(r["progress_summary"]["last_action"], "entry 104");
     assert_eq!(r["truncated"], true);
     assert!(r["hint"].as_str().unwrap().contains("cursor"));
 
@@ -237,18 +237,18 @@ async fn a_long_session_pages_its_log_and_artifacts(t: &TestService) {
         messages.extend(strings(&page["replay_context"]["recent_actions"], "message"));
         cursor = page["replay_context"]["next_cursor"].clone();
     }
-    let expected: Vec<String> = (0..45).rev().map(|i| format!("entry {i:02}")).collect();
+    let expected: Vec<String> = (0..105).rev().map(|i| format!("entry {i:03}")).collect();
     assert_eq!(messages, expected);
 
     // One kind: every decision, newest first; a cursor of another type is refused.
-    let decisions = ok(s, &me, "session_replay", json!({ "session_id": id, "type": "decision", "limit": 4 })).await;
+    let decisions = ok(s, &me, "session_replay", json!({ "session_id": id, "type": "decision" })).await;
     let mut seen = strings(&decisions["replay_context"]["recent_actions"], "message");
+    assert_eq!(seen.len(), 20);
     let next = decisions["replay_context"]["next_cursor"].clone();
-    let rest =
-        ok(s, &me, "session_replay", json!({ "session_id": id, "type": "decision", "limit": 10, "cursor": next }))
-            .await;
+    let rest = ok(s, &me, "session_replay", json!({ "session_id": id, "type": "decision", "cursor": next })).await;
     seen.extend(strings(&rest["replay_context"]["recent_actions"], "message"));
-    assert_eq!(seen, (0..9).rev().map(|i| format!("entry {:02}", i * 5 + 1)).collect::<Vec<_>>());
+    assert_eq!(seen, (0..21).rev().map(|i| format!("entry {:03}", i * 5 + 1)).collect::<Vec<_>>());
+    assert_eq!(rest["replay_context"]["next_cursor"], Value::Null);
     assert_eq!(
         error_code(s, &me, "session_replay", json!({ "session_id": id, "cursor": next })).await,
         "validation_error",

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use waymark_core::template::TemplateLibrary;
 use waymark_core::{Principal, Service};
-use waymark_testkit::{TestService, on_both_backends};
+use waymark_testkit::{Backend, TestService, on_both_backends};
 
 use crate::snap;
 
@@ -138,6 +138,62 @@ async fn preview_validates_with_the_original_messages(t: &TestService) {
     .await;
     assert!(!err, "{titled}");
     snap("template_create_plan", &titled);
+}
+
+/// A variable larger than 4 KiB, or variables that would render a plan of more than 256 KiB
+/// of text, are refused before anything is rendered or written.
+async fn oversized_variables_are_refused(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks: Vec<String> = (0..100).map(|i| format!("      - 'Step {i}: {{{{v}}}}'")).collect();
+    let echo = format!(
+        "name: Echo\nvariables:\n  v: {{required: true}}\nphases:\n  - name: All\n    tasks:\n{}\n",
+        tasks.join("\n")
+    );
+    std::fs::write(dir.path().join("echo.yaml"), echo).unwrap();
+    let templates = dir.path().to_path_buf();
+    let t = TestService::start_with(backend, |c| c.templates_dir = Some(templates)).await;
+    let s = &t.service;
+    let me = t.principal("default").await;
+    let huge = "x".repeat(3_500_000);
+    for tool in ["template_preview", "template_create_plan"] {
+        let (err, r) = call(
+            s,
+            &me,
+            tool,
+            json!({ "template": "bug-fix", "variables": { "issue_id": huge, "component": "core" } }),
+        )
+        .await;
+        assert!(err);
+        assert_eq!(r["code"], "validation_error");
+        assert_eq!(
+            r["details"]["violations"],
+            json!([{ "path": "variables.issue_id", "message": "Variable 'issue_id' exceeds maximum length of 4096 bytes" }])
+        );
+        assert!(r.to_string().len() < 2048, "the refusal does not echo the value");
+        let (err, r) = call(s, &me, tool, json!({ "template": "echo", "variables": { "v": "y".repeat(4096) } })).await;
+        assert!(err);
+        assert_eq!(r["details"]["violations"][0]["path"], "variables");
+        assert!(
+            r["error"].as_str().unwrap().contains("bytes of text, more than the 262144 allowed; shorten the variables"),
+            "{r}"
+        );
+    }
+    let (err, fits) =
+        call(s, &me, "template_preview", json!({ "template": "echo", "variables": { "v": "y".repeat(2000) } })).await;
+    assert!(!err, "{fits}");
+    let (_, plans) = call(s, &me, "plan_list", json!({ "include_archived": true })).await;
+    assert_eq!(plans["total"], 0, "nothing was written");
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_variables_are_refused_sqlite() {
+    oversized_variables_are_refused(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_variables_are_refused_postgres() {
+    oversized_variables_are_refused(Backend::Postgres).await;
 }
 
 on_both_backends!(

@@ -34,6 +34,12 @@ async fn bad_input_lists_every_violation_and_writes_nothing(t: &TestService) {
             json!({ "plan_slug": "p", "phase": 1, "status": "finished" }),
         ),
         ("plan_create_not_an_object", "plan_create", json!(["title"])),
+        ("phase_get_negative_phase", "phase_get", json!({ "plan_slug": "p", "phase": -1 })),
+        (
+            "nul_characters",
+            "plan_create",
+            json!({ "title": "a\u{0}b", "phases": [{ "name": "A", "tasks": ["t\u{0}"] }], "context": { "k\u{0}": "v" } }),
+        ),
     ];
     for (name, tool, args) in cases {
         let result = call(s, &me, tool, args).await;
@@ -45,6 +51,27 @@ async fn bad_input_lists_every_violation_and_writes_nothing(t: &TestService) {
     let result = call(s, &me, "plan_create", oversized_context).await;
     assert_eq!(result.structured["error"], "context exceeds maximum size of 262144 bytes");
     assert_eq!(plan_count(s, &me).await, 0, "nothing was written");
+}
+
+/// The largest plan `plan_create`'s schema admits (100 phases of 500 tasks) is created whole
+/// on both backends: inserts are batched under the databases' bound-variable limits.
+async fn the_largest_plan_the_schema_admits_is_created(t: &TestService) {
+    let s = &t.service;
+    let me = t.principal("default").await;
+    let phases: Vec<Value> = (0..100)
+        .map(
+            |p| json!({ "name": format!("Phase {p}"), "tasks": (0..500).map(|i| format!("t{i}")).collect::<Vec<_>>() }),
+        )
+        .collect();
+    let result = call(s, &me, "plan_create", json!({ "title": "Huge", "slug": "huge", "phases": phases })).await;
+    assert!(!result.is_error, "{:?}", result.structured);
+    let got = call(s, &me, "plan_get", json!({ "slug": "huge" })).await;
+    assert_eq!(
+        got.structured["plan"]["progress"]["tasks"]["total"], 50_000,
+        "{:?}",
+        got.structured["plan"]["progress"]
+    );
+    assert_eq!(got.structured["plan"]["progress"]["phases"]["total"], 100);
 }
 
 async fn unknown_tools_are_protocol_errors(t: &TestService) {
@@ -122,7 +149,12 @@ async fn every_call_is_audited(t: &TestService) {
         s,
         &me,
         "plan_create",
-        json!({ "title": "Audited", "slug": "audited", "context": { "api_key": "sk-live-123" } }),
+        json!({
+            "title": "Audited",
+            "slug": "audited",
+            "description": "deploy with key wmk_4kq9ZLb1xYp0Qr7sTu2VwXy3Za5Bc6De8Fg0Hi1Jk2L please",
+            "context": { "api_key": "sk-live-123" }
+        }),
     )
     .await;
     call(s, &me, "plan_get", json!({ "slug": "missing" })).await;
@@ -132,11 +164,17 @@ async fn every_call_is_audited(t: &TestService) {
         events.iter().map(|e| (e.tool.as_str(), e.outcome.as_str(), e.error_code.as_deref())).collect();
     assert_eq!(summary, [("plan_get", "error", Some("not_found")), ("plan_create", "success", None)]);
     assert!(!events[1].arguments.contains("sk-live-123"), "secrets are redacted: {}", events[1].arguments);
+    assert!(
+        events[1].arguments.contains("deploy with key [redacted] please"),
+        "keys inside longer strings are redacted: {}",
+        events[1].arguments
+    );
     assert_eq!(events[1].transport, "library");
 }
 
 on_both_backends!(
     bad_input_lists_every_violation_and_writes_nothing,
+    the_largest_plan_the_schema_admits_is_created,
     unknown_tools_are_protocol_errors,
     read_keys_cannot_write,
     another_workspaces_plan_is_not_found,

@@ -210,6 +210,57 @@ pub struct Instance {
     pub variables_applied: Vec<(String, String)>,
 }
 
+/// The most bytes one variable's value may hold.
+pub const MAX_VARIABLE_BYTES: usize = 4096;
+
+/// The most bytes of text a rendered template may hold (names, descriptions, guidelines,
+/// context), so that no choice of variables makes a plan larger than a document may be.
+pub const MAX_RENDERED_BYTES: usize = 256 * 1024;
+
+/// A problem with one variable, in the original's wording ("Required variable 'x' is
+/// missing", "Variable 'x' must be one of: a, b").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariableProblem {
+    /// The variable's name.
+    pub variable: String,
+    /// What is wrong, as a sentence naming the variable.
+    pub message: String,
+}
+
+impl fmt::Display for VariableProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Instance {
+    /// Bytes of text the rendered plan holds (compare with [`MAX_RENDERED_BYTES`]).
+    pub fn rendered_bytes(&self) -> usize {
+        fn node(n: &Node) -> usize {
+            match n {
+                Node::String(s) => s.len(),
+                Node::List(items) => items.iter().map(node).sum(),
+                Node::Map(entries) => entries.iter().map(|(k, v)| k.len() + node(v)).sum(),
+                Node::Null | Node::Bool(_) | Node::Int(_) | Node::Float(_) => 8,
+            }
+        }
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        self.name.len()
+            + opt(&self.description)
+            + self.context.as_ref().map_or(0, node)
+            + self.guidelines.iter().map(String::len).sum::<usize>()
+            + self
+                .phases
+                .iter()
+                .map(|p| {
+                    p.name.len()
+                        + opt(&p.description)
+                        + p.tasks.iter().map(|t| t.name.len() + opt(&t.description)).sum::<usize>()
+                })
+                .sum::<usize>()
+    }
+}
+
 // ---- parsing ----------------------------------------------------------------------------
 
 /// A YAML mapping read in document order.
@@ -645,22 +696,23 @@ impl Template {
     /// Every problem, in declaration order, worded as the original (seed-000 §4.8):
     /// "Required variable 'x' is missing: {description} (expected format: …; example: '…')",
     /// "Variable 'x' must be one of: a, b", …
-    pub fn resolve(&self, supplied: &[(String, VariableValue)]) -> Result<Vec<(String, String)>, Vec<String>> {
+    pub fn resolve(&self, supplied: &[(String, VariableValue)]) -> Result<Vec<(String, String)>, Vec<VariableProblem>> {
         let mut errors = Vec::new();
         let mut resolved = Vec::with_capacity(self.variables.len());
         for var in &self.variables {
             let name = &var.name;
+            let mut problem = |message: String| errors.push(VariableProblem { variable: name.clone(), message });
             match supplied.iter().find(|(k, _)| k == name).map(|(_, v)| v) {
-                Some(VariableValue::NonScalar) => errors.push(format!("Variable '{name}' must be a scalar value")),
-                Some(VariableValue::Null) => errors.push(format!("Variable '{name}' must not be null")),
+                Some(VariableValue::NonScalar) => problem(format!("Variable '{name}' must be a scalar value")),
+                Some(VariableValue::Null) => problem(format!("Variable '{name}' must not be null")),
                 Some(VariableValue::Text(value)) => match check_value(var, value) {
                     Ok(()) => resolved.push((name.clone(), value.clone())),
-                    Err(e) => errors.push(e),
+                    Err(e) => problem(e),
                 },
                 None => match (&var.default, var.required) {
                     (Some(default), _) => resolved.push((name.clone(), default.clone())),
                     (None, false) => resolved.push((name.clone(), String::new())),
-                    (None, true) => errors.push(missing_message(var)),
+                    (None, true) => problem(missing_message(var)),
                 },
             }
         }
@@ -703,6 +755,9 @@ impl Template {
 
 fn check_value(var: &Variable, value: &str) -> Result<(), String> {
     let name = &var.name;
+    if value.len() > MAX_VARIABLE_BYTES {
+        return Err(format!("Variable '{name}' exceeds maximum length of {MAX_VARIABLE_BYTES} bytes"));
+    }
     if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
         return Err(format!("Variable '{name}' contains disallowed control characters"));
     }

@@ -1,6 +1,6 @@
 //! Template parsing, variable validation (the original's messages) and substitution.
 
-use super::{Node, ParseError, VariableValue, parse};
+use super::{MAX_VARIABLE_BYTES, Node, ParseError, VariableProblem, VariableValue, parse};
 
 const BUG_FIX: &str = r#"
 name: Fix {{ issue_id }}
@@ -53,7 +53,8 @@ fn a_template_parses_with_its_variables_in_order() {
 #[test]
 fn resolve_reports_every_problem_in_the_original_wording() {
     let t = parse("bug-fix", BUG_FIX).unwrap();
-    let errors = t.resolve(&[("component".into(), text("db")), ("severity".into(), text("P1"))]).unwrap_err();
+    let messages = |problems: Vec<VariableProblem>| problems.into_iter().map(|p| p.message).collect::<Vec<_>>();
+    let errors = messages(t.resolve(&[("component".into(), text("db")), ("severity".into(), text("P1"))]).unwrap_err());
     assert_eq!(
         errors,
         [
@@ -62,13 +63,14 @@ fn resolve_reports_every_problem_in_the_original_wording() {
             "Variable 'severity' must use the alpha character set",
         ]
     );
-    let more = t
-        .resolve(&[
+    let more = messages(
+        t.resolve(&[
             ("issue_id".into(), text("bug 1")),
             ("component".into(), VariableValue::Null),
             ("severity".into(), VariableValue::NonScalar),
         ])
-        .unwrap_err();
+        .unwrap_err(),
+    );
     assert_eq!(
         more,
         [
@@ -78,7 +80,15 @@ fn resolve_reports_every_problem_in_the_original_wording() {
         ]
     );
     let control = t.resolve(&[("issue_id".into(), text("BUG-1\u{7}"))]).unwrap_err();
-    assert_eq!(control, ["Variable 'issue_id' contains disallowed control characters"]);
+    assert_eq!(
+        control,
+        [VariableProblem {
+            variable: "issue_id".into(),
+            message: "Variable 'issue_id' contains disallowed control characters".into()
+        }]
+    );
+    let long = t.resolve(&[("issue_id".into(), text(&"A".repeat(MAX_VARIABLE_BYTES + 1)))]).unwrap_err();
+    assert_eq!(messages(long), ["Variable 'issue_id' exceeds maximum length of 4096 bytes"]);
 }
 
 #[test]
@@ -175,7 +185,7 @@ fn name_dependencies_become_orders_before_substitution() {
 fn unsupported_charsets_are_reported_when_used() {
     let t = parse("t", "name: x\nvariables: {v: {charset: emoji}}\nphases: [{name: A}]\n").unwrap();
     assert_eq!(
-        t.resolve(&[("v".into(), text("a"))]).unwrap_err(),
-        ["Variable 'v' declares unsupported charset 'emoji'"]
+        t.resolve(&[("v".into(), text("a"))]).unwrap_err()[0].message,
+        "Variable 'v' declares unsupported charset 'emoji'"
     );
 }
