@@ -54,7 +54,8 @@ pub(super) async fn run(
                 wait_seconds: Some(*wait),
                 ..GetWorkflowResultParams::default()
             };
-            let view = service.get_workflow_result(&me, params).await?;
+            let mut view = service.get_workflow_result(&me, params.clone()).await?;
+            whole_output(service, &me, &params, &mut view).await?;
             if json {
                 print_json(out, &view)?;
             } else {
@@ -306,6 +307,28 @@ struct ReceiptView {
     /// The recorded command.
     #[serde(flatten)]
     command: CommandView,
+}
+
+/// An output too large for one MCP result comes in parts: an operator gets it whole.
+async fn whole_output(
+    service: &Service,
+    me: &Principal,
+    params: &GetWorkflowResultParams,
+    view: &mut WorkflowResultView,
+) -> Result<(), Failure> {
+    let Some(details) = view.details.as_mut() else { return Ok(()) };
+    let Some(mut text) = details.output_text.take() else { return Ok(()) };
+    let mut next = details.next_cursor.take();
+    while let Some(cursor) = next {
+        let part = GetWorkflowResultParams { cursor: Some(cursor), wait_seconds: None, ..params.clone() };
+        // A run gone between two parts: keep what the first result said.
+        let Some(part) = service.get_workflow_result(me, part).await?.details else { return Ok(()) };
+        text.push_str(part.output_text.as_deref().unwrap_or_default());
+        next = part.next_cursor;
+    }
+    details.output = Some(serde_json::from_str(&text).unwrap_or(Value::String(text)));
+    details.output_size_bytes = None;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
