@@ -16,7 +16,7 @@ use waymark_domain::{
 use waymark_store::{SessionFilter, Tx};
 
 use crate::clock::iso;
-use crate::plan::{SLACK_BYTES, plan_not_found, rows_to_read};
+use crate::plan::{SLACK_BYTES, page_limit, plan_not_found};
 use crate::view::budget::{
     RESULT_BUDGET_BYTES, clip, clip_into, clip_object, clip_opt, fill, fill_by, is_false, json_len,
 };
@@ -1162,7 +1162,7 @@ impl Service {
             Some([at, id]) => Some((cursor::parse_time(&at)?, SessionId::parse(&id).ok_or_else(bad_cursor)?)),
             None => None,
         };
-        let limit = params.limit.unwrap_or(50).clamp(1, 1000) as usize;
+        let limit = page_limit(params.limit.unwrap_or(50).clamp(1, 1000));
         let tx = self.store().read().await?;
         let plan = match &params.plan_slug {
             Some(slug) => {
@@ -1175,7 +1175,7 @@ impl Service {
             status: params.status.map(|s| s.0),
             plan_id: plan.as_ref().map(|p| p.id.clone()),
             after,
-            limit: rows_to_read(limit),
+            limit: limit as u64 + 1,
         };
         let page = tx.list_sessions(&principal.workspace_id, &filter).await?;
         let mut slugs: Vec<(PlanId, String)> = Vec::new();

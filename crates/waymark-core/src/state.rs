@@ -9,7 +9,7 @@ use waymark_domain::state::{DEFAULT_CATEGORY, check_category};
 use waymark_domain::{JsonText, StateEntry, StateKey, StateType};
 
 use crate::clock::iso;
-use crate::plan::{SLACK_BYTES, find, rows_to_read};
+use crate::plan::{SLACK_BYTES, find, page_limit};
 use crate::view::budget::{RESULT_BUDGET_BYTES, chunk, clip_json_text, clip_opt, fill, is_false, json_len};
 use crate::view::{ITEM_JSON_BYTES, ITEM_TEXT_BYTES, JsonValue, MAX_DOCUMENT_BYTES, Status, cursor};
 use crate::{ErrorCode, Principal, Service, ServiceError};
@@ -278,11 +278,11 @@ impl Service {
         let after = cursor::decode_opt::<1>("states", params.cursor.as_deref())?
             .map(|[key]| StateKey::parse(&key).map_err(|_| bad_cursor()))
             .transpose()?;
-        let limit = params.limit.unwrap_or(100).clamp(1, 1000) as usize;
+        let limit = page_limit(params.limit.unwrap_or(100).clamp(1, 1000));
         let tx = self.store().read().await?;
         let plan = find(&tx, principal, &params.plan_slug).await?;
         let (entries, total) =
-            tx.list_states(&plan.id, params.category.as_deref(), after.as_ref(), rows_to_read(limit)).await?;
+            tx.list_states(&plan.id, params.category.as_deref(), after.as_ref(), limit as u64 + 1).await?;
         let (states, more) = fill(
             entries.iter().map(|e| StateView::clipped(e, ITEM_JSON_BYTES, ITEM_TEXT_BYTES)),
             limit,

@@ -41,10 +41,10 @@ pub(crate) async fn find(tx: &Tx, principal: &Principal, slug: &str) -> Result<P
     tx.plan_by_slug(&principal.workspace_id, &parsed).await?.ok_or_else(|| plan_not_found(slug))
 }
 
-/// How many rows a byte-filled page reads at most: `limit`, or as many items as could fit the
-/// budget at 200 bytes each, plus one to tell whether more follow.
-pub(crate) fn rows_to_read(limit: usize) -> u64 {
-    limit.min(RESULT_BUDGET_BYTES / 200) as u64 + 1
+/// The most items a listing page holds: `limit`, but never more than could fit the budget at
+/// 200 bytes each (320), so a page never reads rows it cannot show.
+pub(crate) fn page_limit(limit: u32) -> usize {
+    (limit as usize).min(RESULT_BUDGET_BYTES / 200)
 }
 
 /// Loads a plan's outline (no lock).
@@ -711,12 +711,12 @@ impl Service {
             )),
             None => None,
         };
-        let limit = params.limit.unwrap_or(DEFAULT_PAGE).clamp(1, 1000);
+        let limit = page_limit(params.limit.unwrap_or(DEFAULT_PAGE).clamp(1, 1000));
         let filter = PlanFilter {
             status: params.status.map(|s| s.0),
             include_archived: params.include_archived.unwrap_or(false),
             after,
-            limit: rows_to_read(limit as usize),
+            limit: limit as u64 + 1,
         };
         let tx = self.store().read().await?;
         let page = tx.list_plans(&principal.workspace_id, &filter).await?;
@@ -746,8 +746,7 @@ impl Service {
                 (p.updated_at, p.id.clone()),
             )
         });
-        let (shown, more) =
-            fill_by(summaries, limit as usize, RESULT_BUDGET_BYTES - SLACK_BYTES, |(view, _)| json_len(view));
+        let (shown, more) = fill_by(summaries, limit, RESULT_BUDGET_BYTES - SLACK_BYTES, |(view, _)| json_len(view));
         let next_cursor = if more {
             shown.last().map(|(_, (at, id))| cursor::encode("plans", &[&cursor::time(*at), id.as_str()]))
         } else {

@@ -133,7 +133,7 @@ The budget test fills a workspace to the schema's limits and checks every tool a
 sizes it measured are at the end of this page.
 - **Lists** take `limit` (the most items on a page) and `cursor`, and return `next_cursor` \
 (`null` on the last page). A page holds fewer than `limit` items when more would not fit the \
-budget; `next_cursor` then continues right after the last item shown. Cursors are opaque: pass \
+budget (and never more than 320); `next_cursor` then continues right after the last item shown. Cursors are opaque: pass \
 `next_cursor` back unchanged, with the same filters. They name the sort key of the last item \
 shown, so items added meanwhile never shift a page; an item that changes while you page moves \
 to its new place (plans, sessions and runs are listed by recency). A cursor that does not decode, \

@@ -144,6 +144,24 @@ async fn listings_page_each_item_once_and_refuse_bad_cursors(t: &TestService) {
     }
 }
 
+/// A page holds at most 320 items (what could fit the budget at 200 bytes each) and reads no
+/// more rows; small items past that are on the next page, not lost.
+async fn a_page_of_many_small_items_leads_to_the_rest(t: &TestService) {
+    let s = &t.service;
+    let me = t.principal("default").await;
+    ok(s, &me, "plan_create", json!({ "title": "P", "slug": "p" })).await;
+    let mut keys = BTreeSet::new();
+    for i in 0..330 {
+        let key = format!("k{i:03}");
+        ok(s, &me, "state_set", json!({ "plan_slug": "p", "key": key, "value": 1 })).await;
+        keys.insert(key);
+    }
+    let state_pages = pages(s, &me, "state_list", json!({ "plan_slug": "p", "limit": 1000 })).await;
+    assert_eq!(state_pages[0]["states"].as_array().unwrap().len(), 320);
+    let seen: Vec<String> = state_pages.iter().flat_map(|p| strings(&p["states"], "key")).collect();
+    assert_once(&seen, &keys, "state_list");
+}
+
 async fn a_large_plan_pages_its_phases_and_each_phase_its_tasks(t: &TestService) {
     let s = &t.service;
     let me = t.principal("default").await;
@@ -442,6 +460,7 @@ async fn history_pages_stop_at_the_budget_and_page_back_through_every_event(t: &
 
 on_both_backends!(
     listings_page_each_item_once_and_refuse_bad_cursors,
+    a_page_of_many_small_items_leads_to_the_rest,
     a_large_plan_pages_its_phases_and_each_phase_its_tasks,
     a_long_session_pages_its_log_and_artifacts,
     phase_checkpoints_page_back_and_long_texts_are_clipped_and_flagged,
