@@ -274,7 +274,21 @@ fn render_sizes(out: &mut String, service: &waymark_core::Service, sizes: &Sizes
             let _ = writeln!(out, "| `{}` | {case} | {bytes} | {} | {}% |", tool.name, bytes / 4, bytes * 100 / budget);
         }
     }
-    out.push('\n');
+    let (model_budget, whole_budget) = (crate::catalogue::MODEL_VISIBLE_BUDGET, crate::catalogue::TOOLS_LIST_BUDGET);
+    let _ = write!(
+        out,
+        "\nWhat each tool costs in `tools/list` (the budgets: {model_budget} bytes the model sees, names, \
+         descriptions and input schemas; {whole_budget} bytes in all; `catalogue::tools_list_fits_its_budget`):\n\n\
+         | tool | seen by the model | whole entry |\n|---|---|---|\n"
+    );
+    let (mut model, mut whole) = (0, 0);
+    for tool in service.catalogue().tools() {
+        let (m, w) = crate::catalogue::listed_bytes(tool);
+        model += m;
+        whole += w;
+        let _ = writeln!(out, "| `{}` | {m} | {w} |", tool.name);
+    }
+    let _ = writeln!(out, "| all tools | {model} | {whole} |");
 }
 
 /// Regenerates docs/tools.md from the catalogue and the measured sizes (see the module docs).
