@@ -315,3 +315,61 @@ async fn surfaces_serve_their_subsets() {
     assert_eq!(refused.message["error"]["code"], -32602, "agent tools are not served on /mcp/workflows");
     h.finish().await;
 }
+
+/// A body that is not JSON, or not a JSON-RPC request, gets HTTP 400 with the JSON-RPC error
+/// the spec names (`-32700`, `-32600`, id null); `tools/call` with missing or mistyped `params`
+/// gets `-32602` with the request's id; a wrong `Content-Type` is still 415.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_rpc_gets_json_rpc_errors() {
+    let h = HttpHarness::start(Backend::Sqlite).await;
+    let key = h.key("default", "read,write").await;
+    let bearer = format!("Bearer {key}");
+    let post = |content_type: &'static str, body: String| {
+        let (addr, bearer) = (h.addr, bearer.clone());
+        async move {
+            let headers = [
+                ("Content-Type", content_type),
+                ("Accept", "application/json, text/event-stream"),
+                ("Authorization", bearer.as_str()),
+                ("MCP-Protocol-Version", "2025-11-25"),
+            ];
+            http(addr, "POST", "/mcp", &headers, body.as_bytes()).await
+        }
+    };
+    let cases: [(&str, i64); 8] = [
+        ("{not json", -32700),
+        (r#"{"jsonrpc":"2.0","id":1,"method":"tools/list""#, -32700),
+        ("", -32700),
+        ("[]", -32600),
+        (r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]"#, -32600),
+        ("42", -32600),
+        (r#"{"foo":1}"#, -32600),
+        (r#"{"jsonrpc":"1.0","id":1,"method":"tools/list"}"#, -32600),
+    ];
+    for (body, code) in cases {
+        let r = post("application/json", body.to_owned()).await;
+        assert_eq!(r.status, 400, "{body:?}: {}", r.body);
+        assert_eq!(r.header("content-type"), Some("application/json"), "{body:?}");
+        let error = r.json();
+        assert_eq!(error["jsonrpc"], "2.0", "{body:?}: {}", r.body);
+        assert_eq!(error["id"], Value::Null, "{body:?}");
+        assert_eq!(error["error"]["code"], code, "{body:?}: {}", r.body);
+        assert!(error["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body:?}");
+    }
+    for params in [None, Some(json!("plan_list")), Some(json!({ "arguments": {} })), Some(json!({ "name": 5 }))] {
+        let mut request = json!({ "jsonrpc": "2.0", "id": 7, "method": "tools/call" });
+        if let Some(params) = &params {
+            request["params"] = params.clone();
+        }
+        let r = post("application/json", request.to_string()).await;
+        assert_eq!(r.status, 200, "{params:?}: {}", r.body);
+        let error = r.json();
+        assert_eq!(error["id"], 7, "{params:?}: {}", r.body);
+        assert_eq!(error["error"]["code"], -32602, "{params:?}: {}", r.body);
+        let message = error["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("Invalid params for tools/call: "), "{params:?}: {message}");
+    }
+    let wrong_type = post("text/plain", json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }).to_string()).await;
+    assert_eq!(wrong_type.status, 415, "a wrong Content-Type is still 415");
+    h.finish().await;
+}

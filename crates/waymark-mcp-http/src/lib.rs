@@ -13,7 +13,10 @@
 //! 3. API key from `Authorization: Bearer` or `X-API-Key` (401 with
 //!    `WWW-Authenticate: Bearer realm="mcp", error="invalid_token"`);
 //! 4. body size, 4 MiB by default (413);
-//! 5. for `tools/call`, the core's admission: the key's allow-list and scope (403, with
+//! 5. a body that is not JSON (400, JSON-RPC `-32700`) or not one JSON-RPC message (400,
+//!    `-32600`), both with `"id": null`, when the `Accept` and `Content-Type` headers are
+//!    right (otherwise rmcp answers 406 or 415);
+//! 6. for `tools/call`, the core's admission: the key's allow-list and scope (403, with
 //!    `error="insufficient_scope"` for a missing scope) and rate limit (429 with `Retry-After`).
 //!
 //! Accepted sockets get `TCP_NODELAY` (a missing one costs ~40 ms per small response).
@@ -38,7 +41,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use waymark_core::{Refusal, Service, Transport};
-use waymark_mcp::{HttpEndpoint, Surface};
+use waymark_mcp::{HttpEndpoint, Inspected, Surface};
 
 pub use guard::HostPolicy;
 use respond::Body;
@@ -262,12 +265,28 @@ async fn mcp(app: &App, endpoint: &HttpEndpoint, req: Request<Incoming>) -> Resp
         Ok(collected) => collected.to_bytes(),
         Err(_) => return respond::too_large(app.config.max_body_bytes),
     };
-    if let Some((id, tool)) = guard::tool_call(&bytes) {
+    // rmcp answers a body that is not a JSON-RPC message with 415 and plain text; answer it
+    // here as JSON-RPC says (-32700, -32600), unless rmcp refuses the headers first (406, 415).
+    let incoming = if waymark_mcp::reads_body(&parts.headers) {
+        match waymark_mcp::inspect(&bytes) {
+            Ok(incoming) => Some(incoming),
+            Err(fault) => return respond::malformed(&fault),
+        }
+    } else {
+        None
+    };
+    if let Some(Inspected::Request { id, method, tool: Some(tool) }) = incoming
+        && method == "tools/call"
+    {
         match app.service.admit(&principal, &tool).await {
             Ok(admission) => {
                 parts.extensions.insert(admission);
             }
-            Err(Refusal::Denied(err)) => return respond::refused(id, &err, app.service.catalogue().get(&tool)),
+            Err(Refusal::Denied(err)) => {
+                let tool = app.service.catalogue().get(&tool);
+                let missing = tool.filter(|t| !principal.has_scope(t.scope)).map(|t| t.scope.as_str());
+                return respond::refused(id, &err, missing);
+            }
             // An unknown tool is the adapter's to answer (JSON-RPC -32602).
             Err(Refusal::UnknownTool(_)) => {}
         }

@@ -11,7 +11,8 @@ use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
-use waymark_core::{AuthError, ErrorCode, ServiceError, Tool};
+use waymark_core::{AuthError, ErrorCode, ServiceError};
+use waymark_mcp::Fault;
 
 /// The response body type shared with the MCP adapter.
 pub(crate) type Body = BoxBody<Bytes, Infallible>;
@@ -51,8 +52,9 @@ pub(crate) fn unauthorized(err: AuthError) -> Response<Body> {
 }
 
 /// A call the core refused before running: 429 with `Retry-After` for a rate limit, 403 for a
-/// permission (with the `insufficient_scope` challenge when a scope is missing).
-pub(crate) fn refused(id: Value, err: &ServiceError, tool: Option<&Tool>) -> Response<Body> {
+/// permission, with the `insufficient_scope` challenge naming `missing_scope` when the key
+/// lacks the tool's scope.
+pub(crate) fn refused(id: Value, err: &ServiceError, missing_scope: Option<&str>) -> Response<Body> {
     if err.code == ErrorCode::RateLimited {
         let retry =
             err.details.as_ref().and_then(|d| d.get("retry_after_seconds")).and_then(Value::as_u64).unwrap_or(1);
@@ -64,16 +66,24 @@ pub(crate) fn refused(id: Value, err: &ServiceError, tool: Option<&Tool>) -> Res
         return r;
     }
     let mut r = rpc_error(StatusCode::FORBIDDEN, id, -31403, &err.message);
-    if let Some(tool) = tool
-        && err.message.contains("missing scope")
+    if let Some(scope) = missing_scope
         && let Ok(value) = HeaderValue::from_str(&format!(
             r#"Bearer realm="mcp", error="insufficient_scope", scope="{}""#,
-            tool.scope.as_str()
+            scope
         ))
     {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
     r
+}
+
+/// A body that is not a JSON-RPC message: 400 with the JSON-RPC error (`-32700` or `-32600`,
+/// `"id": null`), as MCP's HTTP transport allows for input the server cannot accept. A
+/// request whose `params` cannot be read (`-32602`, with its id) is answered like any other
+/// JSON-RPC error to a request: 200.
+pub(crate) fn malformed(fault: &Fault) -> Response<Body> {
+    let status = if fault.code == waymark_mcp::INVALID_PARAMS { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    json(status, &fault.to_response())
 }
 
 pub(crate) fn method_not_allowed_get() -> Response<Body> {
