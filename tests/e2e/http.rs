@@ -373,3 +373,176 @@ async fn malformed_json_rpc_gets_json_rpc_errors() {
     assert_eq!(wrong_type.status, 415, "a wrong Content-Type is still 415");
     h.finish().await;
 }
+
+/// Reads until the server closes the connection (EOF, or a reset), for at most 30 s; returns
+/// what arrived and how long after `started` the connection closed.
+async fn until_closed(
+    (stream, started): &mut (tokio::net::TcpStream, std::time::Instant),
+) -> (String, std::time::Duration) {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server kept the connection open for 30 s");
+    (String::from_utf8_lossy(&received).into_owned(), started.elapsed())
+}
+
+/// Opens a connection and sends `sent`, without finishing it; with the instant before it
+/// connected, which no server timer can start before.
+async fn stall(addr: std::net::SocketAddr, sent: &str) -> (tokio::net::TcpStream, std::time::Instant) {
+    use tokio::io::AsyncWriteExt;
+    let started = std::time::Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(sent.as_bytes()).await.unwrap();
+    (stream, started)
+}
+
+/// A client that stalls before its request is complete is disconnected once the header or
+/// body limit passes, and a keep-alive connection once it has been idle for the idle limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_and_idle_connections_are_closed() {
+    use std::time::Duration;
+    let short = Duration::from_millis(300);
+    let long = Duration::from_secs(600);
+    let h = HttpHarness::start_with(Backend::Sqlite, |c| {
+        c.header_read_timeout = short;
+        c.body_read_timeout = long;
+        c.idle_timeout = long;
+    })
+    .await;
+    let key = h.key("default", "read,write").await;
+    let host = format!("Host: {}\r\n", h.addr);
+    let stalls = [
+        String::new(),
+        "POST /mc".to_owned(),
+        format!("POST /mcp HTTP/1.1\r\n{host}Authorization: Bearer {key}\r\nContent-Ty"),
+    ];
+    for sent in &stalls {
+        let mut stream = stall(h.addr, sent).await;
+        let (received, waited) = until_closed(&mut stream).await;
+        assert_eq!(received, "", "closed without an answer: {sent:?}");
+        assert!(waited >= short, "not before the header limit: {sent:?} closed after {waited:?}");
+    }
+    h.finish().await;
+
+    let h = HttpHarness::start_with(Backend::Sqlite, |c| {
+        c.header_read_timeout = long;
+        c.body_read_timeout = short;
+        c.idle_timeout = long;
+    })
+    .await;
+    let key = h.key("default", "read,write").await;
+    let head = |auth: &str| {
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n{{\"jsonrpc\"",
+            h.addr
+        )
+    };
+    let mut stream = stall(h.addr, &head(&format!("Authorization: Bearer {key}\r\n"))).await;
+    let (received, waited) = until_closed(&mut stream).await;
+    assert!(received.starts_with("HTTP/1.1 408 "), "{received}");
+    assert!(received.contains(r#""code":-31408"#), "{received}");
+    assert!(waited >= short, "not before the body limit: {waited:?}");
+    // Without a key the answer is 401 at once; the unread body is not waited for.
+    let mut stream = stall(h.addr, &head("")).await;
+    let (received, _) = until_closed(&mut stream).await;
+    assert!(received.starts_with("HTTP/1.1 401 "), "{received}");
+    h.finish().await;
+
+    let h = HttpHarness::start_with(Backend::Sqlite, |c| {
+        c.header_read_timeout = long;
+        c.body_read_timeout = long;
+        c.idle_timeout = short;
+    })
+    .await;
+    let mut stream = stall(h.addr, &format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", h.addr)).await;
+    let (received, waited) = until_closed(&mut stream).await;
+    assert!(received.starts_with("HTTP/1.1 200 "), "the request is answered, then the idle connection closed");
+    assert!(waited >= short, "not before the idle limit: {waited:?}");
+    h.finish().await;
+}
+
+/// Past `max_connections` the server stops accepting: a new connection is served only once
+/// an open one has closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_wait_for_a_slot() {
+    use std::io::Read;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = HttpHarness::start_with(Backend::Sqlite, |c| {
+        c.max_connections = 1;
+        c.idle_timeout = std::time::Duration::from_millis(500);
+    })
+    .await;
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", h.addr);
+    // The first connection takes the only slot and keeps it, idle, after its answer.
+    let mut first = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    first.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    while !String::from_utf8_lossy(&answer).contains(r#"{"status":"ok"}"#) {
+        let mut chunk = [0u8; 1024];
+        let n = first.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the first connection is answered");
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    let mut first = first.into_std().unwrap();
+    // The second one is answered only after the first was closed (at its idle limit).
+    let second = crate::support::http(h.addr, "GET", "/healthz", &[], b"").await;
+    assert_eq!(second.status, 200);
+    let mut rest = [0u8; 16];
+    match first.read(&mut rest) {
+        Ok(0) => {}
+        other => panic!("the second connection was served while the first held the only slot: {other:?}"),
+    }
+    h.finish().await;
+}
+
+/// `[server]` in `waymark.toml` sets the connection limits of `waymark serve`, and
+/// `config check` refuses zeros.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_section_sets_the_connection_limits() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("waymark.toml");
+    let run = |args: &[&str]| {
+        let mut command = Command::new(crate::support::waymark_bin());
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("WAYMARK_DATABASE_URL")
+            .env_remove("WAYMARK_CONFIG")
+            .env("WAYMARK_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    };
+    std::fs::write(&toml, "[server]\nheader_read_timeout_seconds = 0\nidle_timeout_seconds = 0\nmax_connections = 0\n")
+        .unwrap();
+    let check = run(&["config", "check"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{stdout}");
+    for problem in [
+        "server.header_read_timeout_seconds: must be at least 1 second",
+        "server.idle_timeout_seconds: must be at least 1 second",
+        "server.max_connections: must be at least 1",
+    ] {
+        assert!(stdout.contains(problem), "{problem}: {stdout}");
+    }
+
+    std::fs::write(&toml, "[server]\nheader_read_timeout_seconds = 1\nmax_connections = 8\n").unwrap();
+    let mut child = run(&["serve", "--listen", "127.0.0.1:0"]).env("WAYMARK_LOG", "info").spawn().unwrap();
+    let addr = crate::support::wait_until_listening(&mut child).addr;
+    let mut stalled = stall(addr, "POST /mcp HTTP/1.1\r\n").await;
+    let (received, waited) = until_closed(&mut stalled).await;
+    assert_eq!(received, "");
+    assert!(waited >= std::time::Duration::from_secs(1), "closed after {waited:?}");
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

@@ -21,12 +21,20 @@
 //!
 //! Accepted sockets get `TCP_NODELAY` (a missing one costs ~40 ms per small response).
 //!
+//! Connections (see `conn.rs`): a request head must arrive within `header_read_timeout` (10 s)
+//! of the connection opening or of its first byte, a request body within `body_read_timeout`
+//! (30 s) of its head (then 408 and the connection closes), and a keep-alive connection may
+//! sit idle for `idle_timeout` (60 s). At most `max_connections` (512) are open at once; past
+//! that the server stops accepting, so new connections wait in the kernel's listen backlog
+//! until one closes (as nginx and Go's `LimitListener` do), rather than being refused.
+//!
 //! With the `conformance-fixtures` feature (test builds only), [`HttpConfig::anonymous`] can
 //! replace step 3 for the official conformance suite, which cannot send credentials.
 
 #![warn(missing_docs)]
 #![deny(clippy::print_stdout)]
 
+mod conn;
 mod guard;
 mod respond;
 
@@ -50,6 +58,17 @@ use respond::Body;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7410";
 /// The default request body limit (the official SDKs' 4 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The default limit for receiving a request head: generous for any client, short enough
+/// that a stalled one gives its connection back soon.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default limit for receiving a request body once its head is in (4 MiB at 140 KB/s).
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default keep-alive limit: longer than the SDK clients' own pool idle times (5 s for
+/// httpx, 4 s for Node's undici), so the client closes first and never races a reused socket.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The default cap on open connections, below the usual 1024 open-file limit so the server
+/// never runs out of descriptors for its database.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// How the HTTP server behaves.
 #[derive(Clone, Debug)]
@@ -62,6 +81,17 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// How long a request head (request line and headers) may take to arrive, from the
+    /// connection opening or from the first byte after an idle spell; then the connection
+    /// is closed without an answer.
+    pub header_read_timeout: Duration,
+    /// How long a request body may take to arrive once its head is in; then 408 and the
+    /// connection is closed.
+    pub body_read_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// Connections open at once; past it, new connections wait to be accepted.
+    pub max_connections: usize,
     /// Conformance-fixtures builds only: serve every MCP request as this principal, without
     /// an API key (the MCP conformance suite has no way to send one). [`HttpServer::bind`]
     /// refuses it unless `listen` is a loopback address. `/metrics` still needs a key.
@@ -77,6 +107,10 @@ impl HttpConfig {
             hosts: HostPolicy::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             #[cfg(feature = "conformance-fixtures")]
             anonymous: None,
         }
@@ -146,7 +180,29 @@ impl HttpServer {
     /// Accepting failed in a way that cannot be retried.
     pub async fn run(self, stop: CancellationToken) -> std::io::Result<()> {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let config = &self.app.config;
+        let limits = conn::Timeouts { header_read: config.header_read_timeout, idle: config.idle_timeout };
+        let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+        // The watchdog in conn.rs times heads and idle spells. hyper's own header timer (off
+        // without a timer) would also cut idle keep-alive connections at the header limit.
+        let builder = hyper::server::conn::http1::Builder::new();
+        let mut at_cap = false;
         loop {
+            match (slots.available_permits(), at_cap) {
+                (0, false) => {
+                    at_cap = true;
+                    tracing::warn!(
+                        max_connections = config.max_connections,
+                        "connection limit reached; new connections wait until one closes"
+                    );
+                }
+                (0, true) => {}
+                _ => at_cap = false,
+            }
+            let slot = tokio::select! {
+                () = stop.cancelled() => break,
+                slot = Arc::clone(&slots).acquire_owned() => slot.map_err(std::io::Error::other)?,
+            };
             let (stream, peer) = tokio::select! {
                 () = stop.cancelled() => break,
                 accepted = accept(&self.listener) => match accepted {
@@ -158,16 +214,29 @@ impl HttpServer {
                     }
                 },
             };
+            let (cycle, phase) = conn::Cycle::start();
             let app = Arc::clone(&self.app);
+            let requests = Arc::clone(&cycle);
             let service = hyper::service::service_fn(move |req| {
                 let app = Arc::clone(&app);
-                async move { Ok::<_, std::convert::Infallible>(route(&app, req).await) }
+                let cycle = Arc::clone(&requests);
+                cycle.busy();
+                async move {
+                    let response = route(&app, req).await;
+                    Ok::<_, std::convert::Infallible>(response.map(|body| conn::Handover::new(body, cycle)))
+                }
             });
-            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            let connection = graceful.watch(connection);
+            let io = TokioIo::new(conn::Tracked::new(stream, cycle));
+            let connection = graceful.watch(builder.serve_connection(io, service));
             tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!(%peer, error = %err, "connection ended with an error");
+                let _slot = slot;
+                tokio::select! {
+                    served = connection => if let Err(err) = served {
+                        tracing::debug!(%peer, error = %err, "connection ended with an error");
+                    },
+                    expired = conn::expiry(phase, limits) => {
+                        tracing::debug!(%peer, phase = ?expired, "closed a stalled or idle connection");
+                    }
                 }
             });
         }
@@ -232,6 +301,8 @@ async fn metrics(app: &App, req: &Request<Incoming>) -> Response<Body> {
 }
 
 async fn mcp(app: &App, endpoint: &HttpEndpoint, req: Request<Incoming>) -> Response<Body> {
+    // The body is timed from its head, authentication included.
+    let body_deadline = tokio::time::Instant::now() + app.config.body_read_timeout;
     if req.method() != Method::POST {
         return respond::method_not_allowed();
     }
@@ -261,10 +332,12 @@ async fn mcp(app: &App, endpoint: &HttpEndpoint, req: Request<Incoming>) -> Resp
         return respond::too_large(app.config.max_body_bytes);
     }
     let (mut parts, body) = req.into_parts();
-    let bytes = match Limited::new(body, app.config.max_body_bytes).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return respond::too_large(app.config.max_body_bytes),
-    };
+    let bytes =
+        match tokio::time::timeout_at(body_deadline, Limited::new(body, app.config.max_body_bytes).collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(_)) => return respond::too_large(app.config.max_body_bytes),
+            Err(_) => return respond::body_timeout(app.config.body_read_timeout),
+        };
     // rmcp answers a body that is not a JSON-RPC message with 415 and plain text; answer it
     // here as JSON-RPC says (-32700, -32600), unless rmcp refuses the headers first (406, 415).
     let incoming = if waymark_mcp::reads_body(&parts.headers) {

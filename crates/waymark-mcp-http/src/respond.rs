@@ -2,7 +2,8 @@
 //!
 //! Refusals before MCP processing carry a JSON-RPC error body with an application code outside
 //! the reserved range (MCP 2026-07-28 "Error codes"): `-31401` unauthenticated, `-31403`
-//! forbidden, `-31413` body too large, `-31429` rate limited.
+//! forbidden, `-31408` body not received in time, `-31413` body too large, `-31429` rate
+//! limited.
 
 use std::convert::Infallible;
 
@@ -67,10 +68,8 @@ pub(crate) fn refused(id: Value, err: &ServiceError, missing_scope: Option<&str>
     }
     let mut r = rpc_error(StatusCode::FORBIDDEN, id, -31403, &err.message);
     if let Some(scope) = missing_scope
-        && let Ok(value) = HeaderValue::from_str(&format!(
-            r#"Bearer realm="mcp", error="insufficient_scope", scope="{}""#,
-            scope
-        ))
+        && let Ok(value) =
+            HeaderValue::from_str(&format!(r#"Bearer realm="mcp", error="insufficient_scope", scope="{}""#, scope))
     {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
@@ -99,6 +98,15 @@ pub(crate) fn openmetrics(text: String) -> Response<Body> {
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     response
+}
+
+/// The body did not arrive in time: 408, and the connection is closed (what is left of the
+/// body cannot be told from the next request).
+pub(crate) fn body_timeout(limit: std::time::Duration) -> Response<Body> {
+    let message = format!("Request body not received within {} ms", limit.as_millis());
+    let mut r = rpc_error(StatusCode::REQUEST_TIMEOUT, Value::Null, -31408, &message);
+    r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 pub(crate) fn too_large(limit: usize) -> Response<Body> {

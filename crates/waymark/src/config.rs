@@ -236,6 +236,36 @@ pub(crate) struct ServerConfig {
     pub(crate) allowed_origins: Vec<String>,
     /// Largest request body in bytes.
     pub(crate) max_body_bytes: Option<usize>,
+    /// Seconds a request head may take to arrive (default 10).
+    pub(crate) header_read_timeout_seconds: Option<u64>,
+    /// Seconds a request body may take to arrive after its head (default 30).
+    pub(crate) body_read_timeout_seconds: Option<u64>,
+    /// Seconds a keep-alive connection may wait for its next request (default 60).
+    pub(crate) idle_timeout_seconds: Option<u64>,
+    /// Connections open at once; more wait to be accepted (default 512).
+    pub(crate) max_connections: Option<usize>,
+}
+
+impl ServerConfig {
+    /// Sets this section's limits on `http`; zeros (refused by `config check`) are ignored.
+    pub(crate) fn apply(&self, http: &mut waymark_mcp_http::HttpConfig) {
+        if let Some(limit) = self.max_body_bytes {
+            http.max_body_bytes = limit;
+        }
+        let seconds = |s: Option<u64>| s.filter(|s| *s > 0).map(Duration::from_secs);
+        if let Some(t) = seconds(self.header_read_timeout_seconds) {
+            http.header_read_timeout = t;
+        }
+        if let Some(t) = seconds(self.body_read_timeout_seconds) {
+            http.body_read_timeout = t;
+        }
+        if let Some(t) = seconds(self.idle_timeout_seconds) {
+            http.idle_timeout = t;
+        }
+        if let Some(n) = self.max_connections.filter(|n| *n > 0) {
+            http.max_connections = n;
+        }
+    }
 }
 
 /// `[tools]`.
@@ -362,6 +392,19 @@ pub(crate) fn problems(config: &Config, tool_names: &[&str], workflow_types: &[&
         && listen.parse::<std::net::SocketAddr>().is_err()
     {
         out.push(format!("server.listen: '{listen}' is not an address like 127.0.0.1:7410"));
+    }
+    let server = &config.server;
+    for (key, value) in [
+        ("header_read_timeout_seconds", server.header_read_timeout_seconds),
+        ("body_read_timeout_seconds", server.body_read_timeout_seconds),
+        ("idle_timeout_seconds", server.idle_timeout_seconds),
+    ] {
+        if value == Some(0) {
+            out.push(format!("server.{key}: must be at least 1 second"));
+        }
+    }
+    if server.max_connections == Some(0) {
+        out.push("server.max_connections: must be at least 1".to_owned());
     }
     out
 }
