@@ -546,3 +546,70 @@ async fn the_server_section_sets_the_connection_limits() {
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// Every response to an MCP request made with a key carries the key's bucket: the per-minute
+/// budget, the whole calls left, and the seconds until the bucket is full again; 429 and 400
+/// included, listing tools costs nothing, and the bucket refills with time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_carry_the_keys_rate_limit() {
+    let h = HttpHarness::start(Backend::Sqlite).await;
+    let key = h.key_with("default", "read", 3, None).await;
+    let mut c = h.client(&key, Era::Legacy("2025-11-25"));
+    let bucket = |r: &crate::support::HttpResponse| {
+        ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"].map(|n| r.header(n).map(str::to_owned))
+    };
+    let expect = |limit: u32, remaining: u32, reset: u64| {
+        [Some(limit.to_string()), Some(remaining.to_string()), Some(reset.to_string())]
+    };
+    let listed = c.request("tools/list", json!({}), None).await;
+    assert_eq!(bucket(&listed.http), expect(3, 3, 0), "listing tools takes no token");
+    for (remaining, reset) in [(2, 20), (1, 40), (0, 60)] {
+        let called = c.call("plan_list", json!({})).await;
+        assert_eq!(called.http.status, 200);
+        assert_eq!(bucket(&called.http), expect(3, remaining, reset));
+    }
+    let limited = c.call("plan_list", json!({})).await;
+    assert_eq!(limited.http.status, 429);
+    assert_eq!(bucket(&limited.http), expect(3, 0, 60));
+    assert_eq!(limited.http.header("retry-after"), Some("20"), "the next token, where Reset is the full bucket");
+    let bearer = format!("Bearer {key}");
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("Authorization", bearer.as_str()),
+    ];
+    let malformed = http(h.addr, "POST", "/mcp", &headers, b"{not json").await;
+    assert_eq!(malformed.status, 400);
+    assert_eq!(bucket(&malformed), expect(3, 0, 60));
+
+    h.t.clock.advance(std::time::Duration::from_secs(20));
+    let refilled = c.request("tools/list", json!({}), None).await;
+    assert_eq!(bucket(&refilled.http), expect(3, 1, 40));
+
+    let anonymous = http(h.addr, "POST", "/mcp", &headers[..2], b"{}").await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(bucket(&anonymous), [None, None, None], "no key, no bucket");
+    h.finish().await;
+}
+
+/// A key with the default budget never meets 429 in an ordinary agent loop: the README's
+/// recipe (start `simple`, poll `get_workflow_result`) polled 300 times without any time
+/// passing (so nothing refills), as an agent polling every 200 ms does in a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_rate_limit_lets_an_agent_poll() {
+    let h = HttpHarness::start(Backend::Sqlite).await;
+    let key = h.key_with("default", "read,write", waymark_core::auth::DEFAULT_RATE_LIMIT, None).await;
+    let mut c = h.client(&key, Era::Modern);
+    let started = c.tool("start_workflow", json!({ "workflow": "simple", "business_key": "demo-001" })).await;
+    let workflow_id = started["workflow_id"].as_str().unwrap().to_owned();
+    let mut last = None;
+    for poll in 0..300 {
+        let polled = c.call("get_workflow_result", json!({ "workflow_id": workflow_id })).await;
+        assert_eq!(polled.http.status, 200, "poll {poll}: {}", polled.http.body);
+        last = Some(polled);
+    }
+    let remaining = last.unwrap().http.header("x-ratelimit-remaining").map(str::to_owned);
+    let expected = waymark_core::auth::DEFAULT_RATE_LIMIT - 301;
+    assert_eq!(remaining, Some(expected.to_string()));
+    h.finish().await;
+}

@@ -155,8 +155,8 @@ pub enum KeyCommand {
         /// Days until the key expires (never by default).
         #[arg(long)]
         expires_in: Option<u32>,
-        /// Tool calls allowed per minute.
-        #[arg(long, default_value_t = 100)]
+        /// Tool calls allowed per minute (also the most at once).
+        #[arg(long, default_value_t = waymark_core::auth::DEFAULT_RATE_LIMIT)]
         rate_limit: u32,
         /// Comma-separated tool allow-list (all tools by default).
         #[arg(long, value_delimiter = ',')]

@@ -19,6 +19,10 @@
 //! 6. for `tools/call`, the core's admission: the key's allow-list and scope (403, with
 //!    `error="insufficient_scope"` for a missing scope) and rate limit (429 with `Retry-After`).
 //!
+//! Every response to a request that passed step 3 with a key carries the key's bucket as
+//! `X-RateLimit-Limit` (calls per minute), `X-RateLimit-Remaining` (whole calls left now) and
+//! `X-RateLimit-Reset` (seconds until the bucket is full again), 429s included.
+//!
 //! Accepted sockets get `TCP_NODELAY` (a missing one costs ~40 ms per small response).
 //!
 //! Connections (see `conn.rs`): a request head must arrive within `header_read_timeout` (10 s)
@@ -323,6 +327,21 @@ async fn mcp(app: &App, endpoint: &HttpEndpoint, req: Request<Incoming>) -> Resp
         Ok(p) => p,
         Err(err) => return respond::unauthorized(err),
     };
+    let mut response = authenticated(app, endpoint, req, &principal, body_deadline).await;
+    if let Some(status) = app.service.rate_limit_status(&principal) {
+        respond::rate_limit_headers(&mut response, status);
+    }
+    response
+}
+
+/// Steps 4 onwards of an MCP request whose caller is known.
+async fn authenticated(
+    app: &App,
+    endpoint: &HttpEndpoint,
+    req: Request<Incoming>,
+    principal: &waymark_core::Principal,
+    body_deadline: tokio::time::Instant,
+) -> Response<Body> {
     let declared = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -351,7 +370,7 @@ async fn mcp(app: &App, endpoint: &HttpEndpoint, req: Request<Incoming>) -> Resp
     if let Some(Inspected::Request { id, method, tool: Some(tool) }) = incoming
         && method == "tools/call"
     {
-        match app.service.admit(&principal, &tool).await {
+        match app.service.admit(principal, &tool).await {
             Ok(admission) => {
                 parts.extensions.insert(admission);
             }
@@ -364,7 +383,7 @@ async fn mcp(app: &App, endpoint: &HttpEndpoint, req: Request<Incoming>) -> Resp
             Err(Refusal::UnknownTool(_)) => {}
         }
     }
-    parts.extensions.insert(principal);
+    parts.extensions.insert(principal.clone());
     let forwarded = Request::from_parts(parts, Full::new(bytes));
     endpoint.handle(forwarded).await.map(|b| b.boxed())
 }

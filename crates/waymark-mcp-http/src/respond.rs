@@ -12,7 +12,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
-use waymark_core::{AuthError, ErrorCode, ServiceError};
+use waymark_core::{AuthError, ErrorCode, RateLimitStatus, ServiceError};
 use waymark_mcp::Fault;
 
 /// The response body type shared with the MCP adapter.
@@ -83,6 +83,17 @@ pub(crate) fn refused(id: Value, err: &ServiceError, missing_scope: Option<&str>
 pub(crate) fn malformed(fault: &Fault) -> Response<Body> {
     let status = if fault.code == waymark_mcp::INVALID_PARAMS { StatusCode::OK } else { StatusCode::BAD_REQUEST };
     json(status, &fault.to_response())
+}
+
+/// The key's bucket, after the IETF httpapi draft "RateLimit header fields" in meaning (delta
+/// seconds, never a timestamp, so no clock needs to agree) under the `X-RateLimit-*` names
+/// clients already read: `Limit` is the per-minute budget (also the burst), `Remaining` the
+/// whole calls left now, `Reset` the seconds until the bucket is full again.
+pub(crate) fn rate_limit_headers(response: &mut Response<Body>, status: RateLimitStatus) {
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-limit", HeaderValue::from(status.limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(status.remaining));
+    headers.insert("x-ratelimit-reset", HeaderValue::from(status.reset_seconds));
 }
 
 pub(crate) fn method_not_allowed_get() -> Response<Body> {
