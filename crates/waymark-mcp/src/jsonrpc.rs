@@ -115,30 +115,14 @@ fn typed(object: serde_json::Map<String, Value>) -> Result<ClientJsonRpcMessage,
     })
 }
 
-/// For a method MCP defines, why its `params` were refused; `None` for any other method.
+/// For `tools/call` and `tools/list`, why their `params` were refused; `None` for any other
+/// method.
 pub(crate) fn invalid_params(method: &str, params: Option<&serde_json::Value>) -> Option<String> {
-    use rmcp::model::{
-        CallToolRequestMethod, CompleteRequestMethod, ConstString, DiscoverRequestMethod, GetPromptRequestMethod,
-        InitializeResultMethod, ListPromptsRequestMethod, ListResourceTemplatesRequestMethod,
-        ListResourcesRequestMethod, ListToolsRequestMethod, PingRequestMethod, ReadResourceRequestMethod,
-        SetLevelRequestMethod, SubscribeRequestMethod, UnsubscribeRequestMethod,
-    };
-    let known = [
-        CallToolRequestMethod::VALUE,
-        ListToolsRequestMethod::VALUE,
-        InitializeResultMethod::VALUE,
-        DiscoverRequestMethod::VALUE,
-        PingRequestMethod::VALUE,
-        CompleteRequestMethod::VALUE,
-        SetLevelRequestMethod::VALUE,
-        GetPromptRequestMethod::VALUE,
-        ListPromptsRequestMethod::VALUE,
-        ListResourcesRequestMethod::VALUE,
-        ListResourceTemplatesRequestMethod::VALUE,
-        ReadResourceRequestMethod::VALUE,
-        SubscribeRequestMethod::VALUE,
-        UnsubscribeRequestMethod::VALUE,
-    ];
+    use rmcp::model::{CallToolRequestMethod, ConstString, ListToolsRequestMethod};
+    // The methods every protocol revision Waymark serves has. Any other is "method not found"
+    // whatever its params: prompts, resources, completion and logging are not offered, and
+    // `initialize` and `ping` are removed methods on 2026-07-28 HTTP (404 with -32601).
+    let known = [CallToolRequestMethod::VALUE, ListToolsRequestMethod::VALUE];
     if !known.contains(&method) {
         return None;
     }
@@ -238,5 +222,14 @@ mod tests {
         assert!(fault.notification);
         assert!(!parse(br#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#).unwrap_err().notification);
         assert!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#).is_ok(), "rmcp reads it as custom");
+    }
+
+    #[test]
+    fn only_the_tool_methods_have_their_params_judged() {
+        assert!(super::invalid_params("tools/call", None).is_some());
+        assert!(super::invalid_params("tools/list", Some(&json!("x"))).is_some());
+        for method in ["initialize", "ping", "prompts/get", "resources/read", "nope"] {
+            assert_eq!(super::invalid_params(method, None), None, "{method} stays -32601");
+        }
     }
 }
