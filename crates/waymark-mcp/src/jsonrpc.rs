@@ -9,8 +9,9 @@
 //!   a `method` nor a `result`/`error`): `-32600` Invalid Request.
 //!
 //! Both answers carry `"id": null` (JSON-RPC 2.0 §5: the id could not be determined).
-//! A request for a known method with params of the wrong shape is not a fault here: rmcp reads
-//! it as a custom request, and [`crate::McpServer`] answers `-32602` Invalid params.
+//! `tools/call` or `tools/list` whose `params` rmcp cannot read at all is `-32602` Invalid
+//! params, with the request's id; when rmcp can read it as a custom request instead (say,
+//! `params` missing), [`crate::McpServer`] answers the same.
 
 use rmcp::model::ClientJsonRpcMessage;
 use serde_json::{Value, json};

@@ -11,9 +11,9 @@
 //!   error (`-32602` "Unknown tool: {name}"); every other failure is a tool result with
 //!   `isError: true` (MCP 2025-11-25, SEP-1303).
 //! - A message that is not JSON gets `-32700`, one that is not a JSON-RPC message `-32600`
-//!   (both with `"id": null`; [`inspect`] for HTTP, the stdio framing for stdio), and a request
-//!   for a known method whose `params` have the wrong shape `-32602` (rmcp reads it as a custom
-//!   request; [`McpServer`] answers it).
+//!   (both with `"id": null`; [`inspect`] for HTTP, the stdio framing for stdio), and
+//!   `tools/call` or `tools/list` whose `params` are missing or of the wrong shape `-32602`
+//!   (with its id; rmcp reads some of those as custom requests, which [`McpServer`] answers).
 //! - With the `conformance-fixtures` feature (test builds only, never a normal build),
 //!   `/mcp` and stdio also serve the official conformance suite's fixture tools
 //!   (`fixtures.rs`).
