@@ -14,6 +14,7 @@ mod m20261121_000001_agent_core;
 mod m20261121_000002_sessions_state_templates;
 mod m20261121_000003_call_history_and_stats;
 mod m20261121_000004_workflows;
+mod m20261201_000001_raise_default_rate_limit;
 mod m20261202_000001_database_identity;
 
 /// The ordered list of every migration.
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_sessions_state_templates::Migration),
             Box::new(m20261121_000003_call_history_and_stats::Migration),
             Box::new(m20261121_000004_workflows::Migration),
+            Box::new(m20261201_000001_raise_default_rate_limit::Migration),
             Box::new(m20261202_000001_database_identity::Migration),
         ]
     }

@@ -315,3 +315,301 @@ async fn surfaces_serve_their_subsets() {
     assert_eq!(refused.message["error"]["code"], -32602, "agent tools are not served on /mcp/workflows");
     h.finish().await;
 }
+
+/// A body that is not JSON, or not a JSON-RPC request, gets HTTP 400 with the JSON-RPC error
+/// the spec names (`-32700`, `-32600`, id null); `tools/call` with missing or mistyped `params`
+/// gets `-32602` with the request's id; a wrong `Content-Type` is still 415.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_rpc_gets_json_rpc_errors() {
+    let h = HttpHarness::start(Backend::Sqlite).await;
+    let key = h.key("default", "read,write").await;
+    let bearer = format!("Bearer {key}");
+    let post = |content_type: &'static str, body: String| {
+        let (addr, bearer) = (h.addr, bearer.clone());
+        async move {
+            let headers = [
+                ("Content-Type", content_type),
+                ("Accept", "application/json, text/event-stream"),
+                ("Authorization", bearer.as_str()),
+                ("MCP-Protocol-Version", "2025-11-25"),
+            ];
+            http(addr, "POST", "/mcp", &headers, body.as_bytes()).await
+        }
+    };
+    let cases: [(&str, i64); 8] = [
+        ("{not json", -32700),
+        (r#"{"jsonrpc":"2.0","id":1,"method":"tools/list""#, -32700),
+        ("", -32700),
+        ("[]", -32600),
+        (r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]"#, -32600),
+        ("42", -32600),
+        (r#"{"foo":1}"#, -32600),
+        (r#"{"jsonrpc":"1.0","id":1,"method":"tools/list"}"#, -32600),
+    ];
+    for (body, code) in cases {
+        let r = post("application/json", body.to_owned()).await;
+        assert_eq!(r.status, 400, "{body:?}: {}", r.body);
+        assert_eq!(r.header("content-type"), Some("application/json"), "{body:?}");
+        let error = r.json();
+        assert_eq!(error["jsonrpc"], "2.0", "{body:?}: {}", r.body);
+        assert_eq!(error["id"], Value::Null, "{body:?}");
+        assert_eq!(error["error"]["code"], code, "{body:?}: {}", r.body);
+        assert!(error["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body:?}");
+    }
+    for params in [None, Some(json!("plan_list")), Some(json!({ "arguments": {} })), Some(json!({ "name": 5 }))] {
+        let mut request = json!({ "jsonrpc": "2.0", "id": 7, "method": "tools/call" });
+        if let Some(params) = &params {
+            request["params"] = params.clone();
+        }
+        let r = post("application/json", request.to_string()).await;
+        assert_eq!(r.status, 200, "{params:?}: {}", r.body);
+        let error = r.json();
+        assert_eq!(error["id"], 7, "{params:?}: {}", r.body);
+        assert_eq!(error["error"]["code"], -32602, "{params:?}: {}", r.body);
+        let message = error["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("Invalid params for tools/call: "), "{params:?}: {message}");
+    }
+    let wrong_type = post("text/plain", json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }).to_string()).await;
+    assert_eq!(wrong_type.status, 415, "a wrong Content-Type is still 415");
+    h.finish().await;
+}
+
+/// Reads until the server closes the connection (EOF, or a reset), for at most 30 s; returns
+/// what arrived and how long after `started` the connection closed.
+async fn until_closed(
+    (stream, started): &mut (tokio::net::TcpStream, std::time::Instant),
+) -> (String, std::time::Duration) {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server kept the connection open for 30 s");
+    (String::from_utf8_lossy(&received).into_owned(), started.elapsed())
+}
+
+/// Opens a connection and sends `sent`, without finishing it; with the instant before it
+/// connected, which no server timer can start before.
+async fn stall(addr: std::net::SocketAddr, sent: &str) -> (tokio::net::TcpStream, std::time::Instant) {
+    use tokio::io::AsyncWriteExt;
+    let started = std::time::Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(sent.as_bytes()).await.unwrap();
+    (stream, started)
+}
+
+/// A client that stalls before its request is complete is disconnected once the header or
+/// body limit passes, and a keep-alive connection once it has been idle for the idle limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_and_idle_connections_are_closed() {
+    use std::time::Duration;
+    let short = Duration::from_millis(300);
+    let long = Duration::from_secs(600);
+    let h = HttpHarness::start_with(Backend::Sqlite, |c| {
+        c.header_read_timeout = short;
+        c.body_read_timeout = long;
+        c.idle_timeout = long;
+    })
+    .await;
+    let key = h.key("default", "read,write").await;
+    let host = format!("Host: {}\r\n", h.addr);
+    let stalls = [
+        String::new(),
+        "POST /mc".to_owned(),
+        format!("POST /mcp HTTP/1.1\r\n{host}Authorization: Bearer {key}\r\nContent-Ty"),
+    ];
+    for sent in &stalls {
+        let mut stream = stall(h.addr, sent).await;
+        let (received, waited) = until_closed(&mut stream).await;
+        assert_eq!(received, "", "closed without an answer: {sent:?}");
+        assert!(waited >= short, "not before the header limit: {sent:?} closed after {waited:?}");
+    }
+    h.finish().await;
+
+    let h = HttpHarness::start_with(Backend::Sqlite, |c| {
+        c.header_read_timeout = long;
+        c.body_read_timeout = short;
+        c.idle_timeout = long;
+    })
+    .await;
+    let key = h.key("default", "read,write").await;
+    let head = |auth: &str| {
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n{{\"jsonrpc\"",
+            h.addr
+        )
+    };
+    let mut stream = stall(h.addr, &head(&format!("Authorization: Bearer {key}\r\n"))).await;
+    let (received, waited) = until_closed(&mut stream).await;
+    assert!(received.starts_with("HTTP/1.1 408 "), "{received}");
+    assert!(received.contains(r#""code":-31408"#), "{received}");
+    assert!(waited >= short, "not before the body limit: {waited:?}");
+    // Without a key the answer is 401 at once; the unread body is not waited for.
+    let mut stream = stall(h.addr, &head("")).await;
+    let (received, _) = until_closed(&mut stream).await;
+    assert!(received.starts_with("HTTP/1.1 401 "), "{received}");
+    h.finish().await;
+
+    let h = HttpHarness::start_with(Backend::Sqlite, |c| {
+        c.header_read_timeout = long;
+        c.body_read_timeout = long;
+        c.idle_timeout = short;
+    })
+    .await;
+    let mut stream = stall(h.addr, &format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", h.addr)).await;
+    let (received, waited) = until_closed(&mut stream).await;
+    assert!(received.starts_with("HTTP/1.1 200 "), "the request is answered, then the idle connection closed");
+    assert!(waited >= short, "not before the idle limit: {waited:?}");
+    h.finish().await;
+}
+
+/// Past `max_connections` the server stops accepting: a new connection is served only once
+/// an open one has closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_wait_for_a_slot() {
+    use std::io::Read;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = HttpHarness::start_with(Backend::Sqlite, |c| {
+        c.max_connections = 1;
+        c.idle_timeout = std::time::Duration::from_millis(500);
+    })
+    .await;
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", h.addr);
+    // The first connection takes the only slot and keeps it, idle, after its answer.
+    let mut first = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    first.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    while !String::from_utf8_lossy(&answer).contains(r#"{"status":"ok"}"#) {
+        let mut chunk = [0u8; 1024];
+        let n = first.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the first connection is answered");
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    let mut first = first.into_std().unwrap();
+    // The second one is answered only after the first was closed (at its idle limit).
+    let second = crate::support::http(h.addr, "GET", "/healthz", &[], b"").await;
+    assert_eq!(second.status, 200);
+    let mut rest = [0u8; 16];
+    match first.read(&mut rest) {
+        Ok(0) => {}
+        other => panic!("the second connection was served while the first held the only slot: {other:?}"),
+    }
+    h.finish().await;
+}
+
+/// `[server]` in `waymark.toml` sets the connection limits of `waymark serve`, and
+/// `config check` refuses zeros.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_section_sets_the_connection_limits() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("waymark.toml");
+    let run = |args: &[&str]| {
+        let mut command = Command::new(crate::support::waymark_bin());
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("WAYMARK_DATABASE_URL")
+            .env_remove("WAYMARK_CONFIG")
+            .env("WAYMARK_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    };
+    std::fs::write(&toml, "[server]\nheader_read_timeout_seconds = 0\nidle_timeout_seconds = 0\nmax_connections = 0\n")
+        .unwrap();
+    let check = run(&["config", "check"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{stdout}");
+    for problem in [
+        "server.header_read_timeout_seconds: must be at least 1 second",
+        "server.idle_timeout_seconds: must be at least 1 second",
+        "server.max_connections: must be at least 1",
+    ] {
+        assert!(stdout.contains(problem), "{problem}: {stdout}");
+    }
+
+    std::fs::write(&toml, "[server]\nheader_read_timeout_seconds = 1\nmax_connections = 8\n").unwrap();
+    let mut child = run(&["serve", "--listen", "127.0.0.1:0"]).env("WAYMARK_LOG", "info").spawn().unwrap();
+    let addr = crate::support::wait_until_listening(&mut child).addr;
+    let mut stalled = stall(addr, "POST /mcp HTTP/1.1\r\n").await;
+    let (received, waited) = until_closed(&mut stalled).await;
+    assert_eq!(received, "");
+    assert!(waited >= std::time::Duration::from_secs(1), "closed after {waited:?}");
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+/// Every response to an MCP request made with a key carries the key's bucket: the per-minute
+/// budget, the whole calls left, and the seconds until the bucket is full again; 429 and 400
+/// included, listing tools costs nothing, and the bucket refills with time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_carry_the_keys_rate_limit() {
+    let h = HttpHarness::start(Backend::Sqlite).await;
+    let key = h.key_with("default", "read", 3, None).await;
+    let mut c = h.client(&key, Era::Legacy("2025-11-25"));
+    let bucket = |r: &crate::support::HttpResponse| {
+        ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"].map(|n| r.header(n).map(str::to_owned))
+    };
+    let expect = |limit: u32, remaining: u32, reset: u64| {
+        [Some(limit.to_string()), Some(remaining.to_string()), Some(reset.to_string())]
+    };
+    let listed = c.request("tools/list", json!({}), None).await;
+    assert_eq!(bucket(&listed.http), expect(3, 3, 0), "listing tools takes no token");
+    for (remaining, reset) in [(2, 20), (1, 40), (0, 60)] {
+        let called = c.call("plan_list", json!({})).await;
+        assert_eq!(called.http.status, 200);
+        assert_eq!(bucket(&called.http), expect(3, remaining, reset));
+    }
+    let limited = c.call("plan_list", json!({})).await;
+    assert_eq!(limited.http.status, 429);
+    assert_eq!(bucket(&limited.http), expect(3, 0, 60));
+    assert_eq!(limited.http.header("retry-after"), Some("20"), "the next token, where Reset is the full bucket");
+    let bearer = format!("Bearer {key}");
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("Authorization", bearer.as_str()),
+    ];
+    let malformed = http(h.addr, "POST", "/mcp", &headers, b"{not json").await;
+    assert_eq!(malformed.status, 400);
+    assert_eq!(bucket(&malformed), expect(3, 0, 60));
+
+    h.t.clock.advance(std::time::Duration::from_secs(20));
+    let refilled = c.request("tools/list", json!({}), None).await;
+    assert_eq!(bucket(&refilled.http), expect(3, 1, 40));
+
+    let anonymous = http(h.addr, "POST", "/mcp", &headers[..2], b"{}").await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(bucket(&anonymous), [None, None, None], "no key, no bucket");
+    h.finish().await;
+}
+
+/// A key with the default budget never meets 429 in an ordinary agent loop: the README's
+/// recipe (start `simple`, poll `get_workflow_result`) polled 300 times without any time
+/// passing (so nothing refills), as an agent polling every 200 ms does in a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_rate_limit_lets_an_agent_poll() {
+    let h = HttpHarness::start(Backend::Sqlite).await;
+    let key = h.key_with("default", "read,write", waymark_core::auth::DEFAULT_RATE_LIMIT, None).await;
+    let mut c = h.client(&key, Era::Modern);
+    let started = c.tool("start_workflow", json!({ "workflow": "simple", "business_key": "demo-001" })).await;
+    let workflow_id = started["workflow_id"].as_str().unwrap().to_owned();
+    let mut last = None;
+    for poll in 0..300 {
+        let polled = c.call("get_workflow_result", json!({ "workflow_id": workflow_id })).await;
+        assert_eq!(polled.http.status, 200, "poll {poll}: {}", polled.http.body);
+        last = Some(polled);
+    }
+    let remaining = last.unwrap().http.header("x-ratelimit-remaining").map(str::to_owned);
+    let expected = waymark_core::auth::DEFAULT_RATE_LIMIT - 301;
+    assert_eq!(remaining, Some(expected.to_string()));
+    h.finish().await;
+}

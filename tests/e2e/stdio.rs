@@ -8,6 +8,13 @@ use crate::support::waymark_bin;
 use serde_json::{Value, json};
 
 fn run_stdio(db: &str, env: &[(&str, &str)], lines: &[Value]) -> (Vec<Value>, String, i32) {
+    let lines: Vec<String> = lines.iter().map(Value::to_string).collect();
+    run_stdio_lines(db, env, &lines)
+}
+
+/// Writes `lines` as they are (each followed by `\n`) to `waymark mcp stdio`, closes stdin and
+/// returns the stdout messages (each checked to be JSON-RPC), stderr and the exit code.
+fn run_stdio_lines(db: &str, env: &[(&str, &str)], lines: &[String]) -> (Vec<Value>, String, i32) {
     let mut child = Command::new(waymark_bin())
         .args(["--database-url", db, "mcp", "stdio"])
         .env_remove("WAYMARK_API_KEY")
@@ -92,4 +99,40 @@ fn a_refused_key_stops_before_speaking() {
     assert!(messages.is_empty(), "nothing on stdout");
     assert!(stderr.contains("WAYMARK_API_KEY was refused: Invalid API key"), "{stderr}");
     assert!(!stderr.contains("notarealkey"), "the key is never logged: {stderr}");
+}
+
+/// A line that is not JSON gets `-32700`, one that is not a JSON-RPC message `-32600` (both
+/// with `"id": null`), `tools/call` with missing or mistyped `params` `-32602` with its id; the
+/// session goes on.
+#[test]
+fn malformed_lines_get_json_rpc_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
+    let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": { "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "e2e", "version": "1" } } });
+    let lines: Vec<String> = vec![
+        init.to_string(),
+        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }).to_string(),
+        "{not json".into(),
+        "[]".into(),
+        r#"{"foo":1}"#.into(),
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call"}"#.into(),
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":"plan_list"}"#.into(),
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"arguments":{}}}"#.into(),
+        String::new(),
+        json!({ "jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": { "name": "plan_list", "arguments": {} } })
+            .to_string(),
+    ];
+    let (messages, stderr, code) = run_stdio_lines(&db, &[], &lines);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let mut anonymous: Vec<i64> =
+        messages.iter().filter(|m| m["id"].is_null()).map(|m| m["error"]["code"].as_i64().unwrap()).collect();
+    anonymous.sort_unstable();
+    assert_eq!(anonymous, [-32700, -32600, -32600], "{messages:?}");
+    for id in [2, 3, 4] {
+        let error = &by_id(&messages, id)["error"];
+        assert_eq!(error["code"], -32602, "{id}: {error}");
+        assert!(error["message"].as_str().unwrap().starts_with("Invalid params for tools/call: "), "{error}");
+    }
+    assert_eq!(by_id(&messages, 5)["result"]["structuredContent"]["success"], true, "the session goes on");
+    assert_eq!(messages.len(), 8, "one answer per request, none for the notification or the blank line");
 }

@@ -140,10 +140,15 @@ pub(crate) struct HttpHarness {
 impl HttpHarness {
     /// Starts a server on `127.0.0.1:0`.
     pub(crate) async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts a server on `127.0.0.1:0` with `configure`'s changes to the defaults.
+    pub(crate) async fn start_with(backend: Backend, configure: impl FnOnce(&mut HttpConfig)) -> Self {
         let t = TestService::start(backend).await;
-        let server = HttpServer::bind(t.service.clone(), HttpConfig::new("127.0.0.1:0".parse().expect("addr")))
-            .await
-            .expect("bind");
+        let mut config = HttpConfig::new("127.0.0.1:0".parse().expect("addr"));
+        configure(&mut config);
+        let server = HttpServer::bind(t.service.clone(), config).await.expect("bind");
         let addr = server.local_addr().expect("addr");
         let stop = CancellationToken::new();
         let run = stop.clone();

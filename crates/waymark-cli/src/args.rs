@@ -218,8 +218,8 @@ pub enum KeyCommand {
         /// Days until the key expires, at least 1 (never by default).
         #[arg(long, value_name = "DAYS", value_parser = parse_days, allow_negative_numbers = true)]
         expires_in: Option<u32>,
-        /// Tool calls allowed per minute.
-        #[arg(long, default_value_t = 100)]
+        /// Tool calls allowed per minute (also the most at once).
+        #[arg(long, default_value_t = waymark_core::auth::DEFAULT_RATE_LIMIT)]
         rate_limit: u32,
         /// Comma-separated tool allow-list (all tools by default).
         #[arg(long, value_delimiter = ',')]

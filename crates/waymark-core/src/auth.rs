@@ -21,8 +21,10 @@ use crate::{ErrorCode, Principal, Service, ServiceError, Transport, ids};
 
 /// The prefix of every Waymark API key.
 pub const KEY_PREFIX: &str = "wmk_";
-/// Default per-minute call budget of a new key (the original's default).
-pub const DEFAULT_RATE_LIMIT: u32 = 100;
+/// Default per-minute call budget of a new key: 100 calls a second sustained, a minute's worth
+/// at once, so no ordinary agent loop meets it (docs/OPERATIONS.md, "Rate limits"). The
+/// original's 100 a minute stopped an agent polling `get_workflow_result` within a minute.
+pub const DEFAULT_RATE_LIMIT: u32 = 6000;
 
 /// Why a presented key was refused. Every variant is HTTP 401.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

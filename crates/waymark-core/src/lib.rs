@@ -56,6 +56,7 @@ pub use call::{Admission, CallError, CustomDependency, DATABASE, Refusal};
 pub use catalogue::{Annotations, Catalogue, Category, Tool};
 pub use error::{ErrorCode, ServiceError};
 pub use principal::{CallContext, Principal, Transport};
+pub use rate_limit::RateLimitStatus;
 pub use result::ToolResult;
 pub use service::{Readiness, Service, ServiceConfig};
 pub use waymark_domain::dependency;

@@ -1,9 +1,6 @@
-//! Request checks that need no database: Host/Origin policy, where the key is, and which tool
-//! a `tools/call` body names.
+//! Request checks that need no database: Host/Origin policy and where the key is.
 
-use bytes::Bytes;
 use http::HeaderMap;
-use serde_json::Value;
 
 /// Which `Host` and `Origin` values are accepted (MCP 2025-11-25 "Security Warning": servers
 /// MUST validate `Origin`; DNS-rebinding protection also checks `Host`).
@@ -67,16 +64,6 @@ pub(crate) fn api_key(headers: &HeaderMap) -> Option<&str> {
         return scheme.eq_ignore_ascii_case("bearer").then_some(token.trim());
     }
     headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
-}
-
-/// For a JSON-RPC `tools/call` request, its id and tool name.
-pub(crate) fn tool_call(body: &Bytes) -> Option<(Value, String)> {
-    let message: Value = serde_json::from_slice(body).ok()?;
-    if message.get("method")?.as_str()? != "tools/call" {
-        return None;
-    }
-    let name = message.get("params")?.get("name")?.as_str()?.to_owned();
-    Some((message.get("id").cloned().unwrap_or(Value::Null), name))
 }
 
 #[cfg(test)]

@@ -13,10 +13,24 @@
 //! 3. API key from `Authorization: Bearer` or `X-API-Key` (401 with
 //!    `WWW-Authenticate: Bearer realm="mcp", error="invalid_token"`);
 //! 4. body size, 4 MiB by default (413);
-//! 5. for `tools/call`, the core's admission: the key's allow-list and scope (403, with
+//! 5. a body that is not JSON (400, JSON-RPC `-32700`) or not one JSON-RPC message (400,
+//!    `-32600`), both with `"id": null`, when the `Accept` and `Content-Type` headers are
+//!    right (otherwise rmcp answers 406 or 415);
+//! 6. for `tools/call`, the core's admission: the key's allow-list and scope (403, with
 //!    `error="insufficient_scope"` for a missing scope) and rate limit (429 with `Retry-After`).
 //!
+//! Every response to a request that passed step 3 with a key carries the key's bucket as
+//! `X-RateLimit-Limit` (calls per minute), `X-RateLimit-Remaining` (whole calls left now) and
+//! `X-RateLimit-Reset` (seconds until the bucket is full again), 429s included.
+//!
 //! Accepted sockets get `TCP_NODELAY` (a missing one costs ~40 ms per small response).
+//!
+//! Connections (see `conn.rs`): a request head must arrive within `header_read_timeout` (10 s)
+//! of the connection opening or of its first byte, a request body within `body_read_timeout`
+//! (30 s) of its head (then 408 and the connection closes), and a keep-alive connection may
+//! sit idle for `idle_timeout` (60 s). At most `max_connections` (512) are open at once; past
+//! that the server stops accepting, so new connections wait in the kernel's listen backlog
+//! until one closes (as nginx and Go's `LimitListener` do), rather than being refused.
 //!
 //! With the `conformance-fixtures` feature (test builds only), [`HttpConfig::anonymous`] can
 //! replace step 3 for the official conformance suite, which cannot send credentials.
@@ -24,6 +38,7 @@
 #![warn(missing_docs)]
 #![deny(clippy::print_stdout)]
 
+mod conn;
 mod guard;
 mod respond;
 
@@ -38,7 +53,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use waymark_core::{Refusal, Service, Transport};
-use waymark_mcp::{HttpEndpoint, Surface};
+use waymark_mcp::{HttpEndpoint, Inspected, Surface};
 
 pub use guard::HostPolicy;
 use respond::Body;
@@ -47,6 +62,17 @@ use respond::Body;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7410";
 /// The default request body limit (the official SDKs' 4 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The default limit for receiving a request head: generous for any client, short enough
+/// that a stalled one gives its connection back soon.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default limit for receiving a request body once its head is in (4 MiB at 140 KB/s).
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default keep-alive limit: longer than the SDK clients' own pool idle times (5 s for
+/// httpx, 4 s for Node's undici), so the client closes first and never races a reused socket.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The default cap on open connections, below the usual 1024 open-file limit so the server
+/// never runs out of descriptors for its database.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// How the HTTP server behaves.
 #[derive(Clone, Debug)]
@@ -59,6 +85,17 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// How long a request head (request line and headers) may take to arrive, from the
+    /// connection opening or from the first byte after an idle spell; then the connection
+    /// is closed without an answer.
+    pub header_read_timeout: Duration,
+    /// How long a request body may take to arrive once its head is in; then 408 and the
+    /// connection is closed.
+    pub body_read_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// Connections open at once; past it, new connections wait to be accepted.
+    pub max_connections: usize,
     /// Conformance-fixtures builds only: serve every MCP request as this principal, without
     /// an API key (the MCP conformance suite has no way to send one). [`HttpServer::bind`]
     /// refuses it unless `listen` is a loopback address. `/metrics` still needs a key.
@@ -74,6 +111,10 @@ impl HttpConfig {
             hosts: HostPolicy::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             #[cfg(feature = "conformance-fixtures")]
             anonymous: None,
         }
@@ -143,7 +184,29 @@ impl HttpServer {
     /// Accepting failed in a way that cannot be retried.
     pub async fn run(self, stop: CancellationToken) -> std::io::Result<()> {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let config = &self.app.config;
+        let limits = conn::Timeouts { header_read: config.header_read_timeout, idle: config.idle_timeout };
+        let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+        // The watchdog in conn.rs times heads and idle spells. hyper's own header timer (off
+        // without a timer) would also cut idle keep-alive connections at the header limit.
+        let builder = hyper::server::conn::http1::Builder::new();
+        let mut at_cap = false;
         loop {
+            match (slots.available_permits(), at_cap) {
+                (0, false) => {
+                    at_cap = true;
+                    tracing::warn!(
+                        max_connections = config.max_connections,
+                        "connection limit reached; new connections wait until one closes"
+                    );
+                }
+                (0, true) => {}
+                _ => at_cap = false,
+            }
+            let slot = tokio::select! {
+                () = stop.cancelled() => break,
+                slot = Arc::clone(&slots).acquire_owned() => slot.map_err(std::io::Error::other)?,
+            };
             let (stream, peer) = tokio::select! {
                 () = stop.cancelled() => break,
                 accepted = accept(&self.listener) => match accepted {
@@ -155,16 +218,29 @@ impl HttpServer {
                     }
                 },
             };
+            let (cycle, phase) = conn::Cycle::start();
             let app = Arc::clone(&self.app);
+            let requests = Arc::clone(&cycle);
             let service = hyper::service::service_fn(move |req| {
                 let app = Arc::clone(&app);
-                async move { Ok::<_, std::convert::Infallible>(route(&app, req).await) }
+                let cycle = Arc::clone(&requests);
+                cycle.busy();
+                async move {
+                    let response = route(&app, req).await;
+                    Ok::<_, std::convert::Infallible>(response.map(|body| conn::Handover::new(body, cycle)))
+                }
             });
-            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            let connection = graceful.watch(connection);
+            let io = TokioIo::new(conn::Tracked::new(stream, cycle));
+            let connection = graceful.watch(builder.serve_connection(io, service));
             tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!(%peer, error = %err, "connection ended with an error");
+                let _slot = slot;
+                tokio::select! {
+                    served = connection => if let Err(err) = served {
+                        tracing::debug!(%peer, error = %err, "connection ended with an error");
+                    },
+                    expired = conn::expiry(phase, limits) => {
+                        tracing::debug!(%peer, phase = ?expired, "closed a stalled or idle connection");
+                    }
                 }
             });
         }
@@ -230,6 +306,8 @@ async fn metrics(app: &App, req: &Request<Incoming>) -> Response<Body> {
 }
 
 async fn mcp(app: &App, endpoint: &HttpEndpoint, req: Request<Incoming>) -> Response<Body> {
+    // The body is timed from its head, authentication included.
+    let body_deadline = tokio::time::Instant::now() + app.config.body_read_timeout;
     if req.method() != Method::POST {
         return respond::method_not_allowed();
     }
@@ -250,6 +328,21 @@ async fn mcp(app: &App, endpoint: &HttpEndpoint, req: Request<Incoming>) -> Resp
         Ok(p) => p,
         Err(err) => return respond::unauthorized(err),
     };
+    let mut response = authenticated(app, endpoint, req, &principal, body_deadline).await;
+    if let Some(status) = app.service.rate_limit_status(&principal) {
+        respond::rate_limit_headers(&mut response, status);
+    }
+    response
+}
+
+/// Steps 4 onwards of an MCP request whose caller is known.
+async fn authenticated(
+    app: &App,
+    endpoint: &HttpEndpoint,
+    req: Request<Incoming>,
+    principal: &waymark_core::Principal,
+    body_deadline: tokio::time::Instant,
+) -> Response<Body> {
     let declared = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -259,21 +352,39 @@ async fn mcp(app: &App, endpoint: &HttpEndpoint, req: Request<Incoming>) -> Resp
         return respond::too_large(app.config.max_body_bytes);
     }
     let (mut parts, body) = req.into_parts();
-    let bytes = match Limited::new(body, app.config.max_body_bytes).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return respond::too_large(app.config.max_body_bytes),
+    let bytes =
+        match tokio::time::timeout_at(body_deadline, Limited::new(body, app.config.max_body_bytes).collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(_)) => return respond::too_large(app.config.max_body_bytes),
+            Err(_) => return respond::body_timeout(app.config.body_read_timeout),
+        };
+    // rmcp answers a body that is not a JSON-RPC message with 415 and plain text; answer it
+    // here as JSON-RPC says (-32700, -32600), unless rmcp refuses the headers first (406, 415).
+    let incoming = if waymark_mcp::reads_body(&parts.headers) {
+        match waymark_mcp::inspect(&bytes) {
+            Ok(incoming) => Some(incoming),
+            Err(fault) => return respond::malformed(&fault),
+        }
+    } else {
+        None
     };
-    if let Some((id, tool)) = guard::tool_call(&bytes) {
-        match app.service.admit(&principal, &tool).await {
+    if let Some(Inspected::Request { id, method, tool: Some(tool) }) = incoming
+        && method == "tools/call"
+    {
+        match app.service.admit(principal, &tool).await {
             Ok(admission) => {
                 parts.extensions.insert(admission);
             }
-            Err(Refusal::Denied(err)) => return respond::refused(id, &err, app.service.catalogue().get(&tool)),
+            Err(Refusal::Denied(err)) => {
+                let tool = app.service.catalogue().get(&tool);
+                let missing = tool.filter(|t| !principal.has_scope(t.scope)).map(|t| t.scope.as_str());
+                return respond::refused(id, &err, missing);
+            }
             // An unknown tool is the adapter's to answer (JSON-RPC -32602).
             Err(Refusal::UnknownTool(_)) => {}
         }
     }
-    parts.extensions.insert(principal);
+    parts.extensions.insert(principal.clone());
     let forwarded = Request::from_parts(parts, Full::new(bytes));
     endpoint.handle(forwarded).await.map(|b| b.boxed())
 }

@@ -10,6 +10,10 @@
 //!   is the one place a core result becomes an MCP result. Only an unknown tool is a JSON-RPC
 //!   error (`-32602` "Unknown tool: {name}"); every other failure is a tool result with
 //!   `isError: true` (MCP 2025-11-25, SEP-1303).
+//! - A message that is not JSON gets `-32700`, one that is not a JSON-RPC message `-32600`
+//!   (both with `"id": null`; [`inspect`] for HTTP, the stdio framing for stdio), and
+//!   `tools/call` or `tools/list` whose `params` are missing or of the wrong shape `-32602`
+//!   (with its id; rmcp reads some of those as custom requests, which [`McpServer`] answers).
 //! - With the `conformance-fixtures` feature (test builds only, never a normal build),
 //!   `/mcp` and stdio also serve the official conformance suite's fixture tools
 //!   (`fixtures.rs`).
@@ -19,6 +23,8 @@
 
 #[cfg(feature = "conformance-fixtures")]
 mod fixtures;
+mod jsonrpc;
+mod stdio;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -31,6 +37,8 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use waymark_core::{Admission, CallError, Category, Principal, Service, ToolResult};
+
+pub use jsonrpc::{Fault, INVALID_PARAMS, INVALID_REQUEST, Inspected, PARSE_ERROR, inspect};
 
 /// Which tools an endpoint serves (PRODUCT.md, "Endpoints").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,6 +231,19 @@ impl ServerHandler for McpServer {
         }
     }
 
+    async fn on_custom_request(
+        &self,
+        request: rmcp::model::CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CustomResult, ErrorData> {
+        // rmcp reads a request for a known method whose params do not fit its type as a custom
+        // request; the method exists, so the params are what is wrong (JSON-RPC -32602).
+        match jsonrpc::invalid_params(&request.method, request.params.as_ref()) {
+            Some(message) => Err(ErrorData::invalid_params(message, None)),
+            None => Err(ErrorData::new(rmcp::model::ErrorCode::METHOD_NOT_FOUND, request.method, None)),
+        }
+    }
+
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
@@ -317,6 +338,32 @@ impl HttpEndpoint {
     }
 }
 
+/// Whether rmcp reads the body of a POST with these headers: `Accept` lists both
+/// `application/json` and `text/event-stream` (without `q=0`) and `Content-Type` is
+/// `application/json`. Otherwise rmcp answers 406 or 415 before reading it, and the HTTP
+/// transport lets it (MCP 2025-11-25 "Sending Messages to the Server").
+pub fn reads_body(headers: &http::HeaderMap) -> bool {
+    let accepted = |wanted: &str| {
+        headers.get_all(http::header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+            |range| {
+                let mut parts = range.split(';');
+                let essence = parts.next().unwrap_or("").trim();
+                let refused = parts.any(|p| {
+                    p.split_once('=').is_some_and(|(k, v)| {
+                        k.trim().eq_ignore_ascii_case("q") && v.trim().parse::<f32>().is_ok_and(|q| q == 0.0)
+                    })
+                });
+                essence.eq_ignore_ascii_case(wanted) && !refused
+            },
+        )
+    };
+    let json_body = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+    json_body && accepted("application/json") && accepted("text/event-stream")
+}
+
 /// Serves MCP over this process's stdin and stdout until stdin closes, as `principal`.
 /// Nothing but MCP messages is written to stdout.
 ///
@@ -337,8 +384,37 @@ where
     W: tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
     use rmcp::ServiceExt;
-    let running =
-        McpServer::with_principal(service, principal).serve((reader, writer)).await.map_err(std::io::Error::other)?;
-    running.waiting().await.map_err(std::io::Error::other)?;
-    Ok(())
+    let (sink, incoming, writing) = stdio::transport(reader, writer);
+    let served = match McpServer::with_principal(service, principal).serve((sink, incoming)).await {
+        Ok(running) => running.waiting().await.map(|_| ()).map_err(std::io::Error::other),
+        Err(e) => Err(std::io::Error::other(e)),
+    };
+    // rmcp has dropped the sink and the stream: the writer flushes what is queued and ends.
+    let written = writing.await.map_err(std::io::Error::other)?;
+    served?;
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reads_body;
+
+    fn headers(accept: &str, content_type: &str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::ACCEPT, accept.parse().unwrap());
+        h.insert(http::header::CONTENT_TYPE, content_type.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn the_body_is_read_only_with_the_headers_rmcp_wants() {
+        assert!(reads_body(&headers("application/json, text/event-stream", "application/json")));
+        assert!(reads_body(&headers("text/event-stream;q=0.5, Application/JSON", "application/json; charset=utf-8")));
+        assert!(!reads_body(&headers("application/json", "application/json")));
+        assert!(!reads_body(&headers("application/json, text/event-stream;q=0", "application/json")));
+        assert!(!reads_body(&headers("application/json, text/event-stream;q=0.00", "application/json")));
+        assert!(!reads_body(&headers("application/json;q=0, text/event-stream", "application/json")));
+        assert!(!reads_body(&headers("application/json, text/event-stream", "text/plain")));
+        assert!(!reads_body(&http::HeaderMap::new()));
+    }
 }

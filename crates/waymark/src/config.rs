@@ -245,6 +245,36 @@ pub(crate) struct ServerConfig {
     pub(crate) allowed_origins: Vec<String>,
     /// Largest request body in bytes.
     pub(crate) max_body_bytes: Option<usize>,
+    /// Seconds a request head may take to arrive (default 10).
+    pub(crate) header_read_timeout_seconds: Option<u64>,
+    /// Seconds a request body may take to arrive after its head (default 30).
+    pub(crate) body_read_timeout_seconds: Option<u64>,
+    /// Seconds a keep-alive connection may wait for its next request (default 60).
+    pub(crate) idle_timeout_seconds: Option<u64>,
+    /// Connections open at once; more wait to be accepted (default 512).
+    pub(crate) max_connections: Option<usize>,
+}
+
+impl ServerConfig {
+    /// Sets this section's limits on `http`; zeros (refused by `config check`) are ignored.
+    pub(crate) fn apply(&self, http: &mut waymark_mcp_http::HttpConfig) {
+        if let Some(limit) = self.max_body_bytes {
+            http.max_body_bytes = limit;
+        }
+        let seconds = |s: Option<u64>| s.filter(|s| *s > 0).map(Duration::from_secs);
+        if let Some(t) = seconds(self.header_read_timeout_seconds) {
+            http.header_read_timeout = t;
+        }
+        if let Some(t) = seconds(self.body_read_timeout_seconds) {
+            http.body_read_timeout = t;
+        }
+        if let Some(t) = seconds(self.idle_timeout_seconds) {
+            http.idle_timeout = t;
+        }
+        if let Some(n) = self.max_connections.filter(|n| *n > 0) {
+            http.max_connections = n;
+        }
+    }
 }
 
 /// `[tools]`.
@@ -539,6 +569,10 @@ fn out_of_range(loaded: &Loaded) -> Vec<Problem> {
         }
     };
     at_least_one(&["server", "max_body_bytes"], c.server.max_body_bytes.map(as_u64), "byte");
+    at_least_one(&["server", "header_read_timeout_seconds"], c.server.header_read_timeout_seconds, "second");
+    at_least_one(&["server", "body_read_timeout_seconds"], c.server.body_read_timeout_seconds, "second");
+    at_least_one(&["server", "idle_timeout_seconds"], c.server.idle_timeout_seconds, "second");
+    at_least_one(&["server", "max_connections"], c.server.max_connections.map(as_u64), "connection");
     at_least_one(&["sessions", "stale_after_hours"], c.sessions.stale_after_hours, "hour");
     at_least_one(&["sessions", "sweep_interval_seconds"], c.sessions.sweep_interval_seconds, "second");
     at_least_one(&["breakers", "threshold"], c.breakers.threshold.map(u64::from), "failure");

@@ -312,9 +312,7 @@ async fn serve(service: &Service, args: &ServeArgs, config: &config::Config) -> 
         hosts: args.allowed_hosts.iter().chain(&config.server.allowed_hosts).cloned().collect(),
         origins: args.allowed_origins.iter().chain(&config.server.allowed_origins).cloned().collect(),
     };
-    if let Some(limit) = config.server.max_body_bytes {
-        http.max_body_bytes = limit;
-    }
+    config.server.apply(&mut http);
     #[cfg(feature = "conformance-fixtures")]
     if let Err(code) = conformance::configure(service, &mut http).await {
         return code;

@@ -270,7 +270,7 @@ async fn the_database_breaker_opens_on_database_failures_fails_fast_and_recovers
 /// read key, must leave the database breaker closed and another workspace served.
 async fn caller_caused_failures_never_open_the_breaker(backend: Backend) {
     let t = TestService::start_with(backend, |c| {
-        c.tool_timeouts.insert("plan_create".into(), Duration::from_millis(50));
+        c.tool_timeouts.insert("plan_archive".into(), Duration::from_millis(50));
     })
     .await;
     let s = &t.service;
@@ -304,7 +304,7 @@ async fn caller_caused_failures_never_open_the_breaker(backend: Backend) {
     // A handler past its own deadline says nothing about the database.
     s.park_commits(true);
     for _ in 0..20 {
-        let (_, r) = call(s, &attacker, "plan_create", json!({ "title": "slow" })).await;
+        let (_, r) = call(s, &attacker, "plan_archive", json!({ "slug": "p" })).await;
         assert_eq!(r["code"], "timeout");
     }
     s.park_commits(false);
