@@ -444,7 +444,6 @@ async fn phase_page(
     tx: &Tx,
     o: &Outline,
     first: usize,
-    limit: usize,
     mut fits: impl FnMut(&PhaseView) -> bool,
 ) -> Result<(Vec<PhaseView>, bool), ServiceError> {
     let candidates = &o.phases[first.min(o.phases.len())..];
@@ -454,9 +453,6 @@ async fn phase_page(
         let shown = u32::try_from(PLAN_PHASE_LIMITS.tasks).unwrap_or(u32::MAX);
         let tasks = tx.first_tasks_of(&ids, shown + 1).await?;
         for p in batch {
-            if views.len() >= limit {
-                return Ok((views, true));
-            }
             let own: Vec<Task> = tasks.iter().filter(|t| t.phase_id == p.id).cloned().collect();
             let unfinished = if o.counts.total_of(&p.id) > own.len() as u64 {
                 Some(tx.unfinished_task_names(&p.id, 21).await?)
@@ -470,11 +466,9 @@ async fn phase_page(
                 PhaseTasks { tasks: own, more: false, unfinished },
                 PLAN_PHASE_LIMITS,
             );
-            if !views.is_empty() && !fits(&view) {
+            // The first phase is shown whatever its size, so paging always moves on.
+            if !fits(&view) && !views.is_empty() {
                 return Ok((views, true));
-            }
-            if views.is_empty() {
-                fits(&view);
             }
             views.push(view);
         }
@@ -637,7 +631,6 @@ impl Service {
         let after = cursor::decode_opt::<1>("phases", params.cursor.as_deref())?
             .map(|[order]| cursor::parse_number(&order))
             .transpose()?;
-        let limit = usize::MAX;
         let tx = self.store().read().await?;
         let o = outline(&tx, principal, &params.slug).await?;
         let first = after.map_or(0, |after| o.phases.iter().take_while(|p| u64::from(p.order) <= after).count());
@@ -646,7 +639,7 @@ impl Service {
             PlanFormat::Json => {
                 let mut plan = plan_header(&o, &mut truncated);
                 let mut room = RESULT_BUDGET_BYTES.saturating_sub(json_len(&plan) + SLACK_BYTES);
-                let (phases, more) = phase_page(&tx, &o, first, limit, |view| {
+                let (phases, more) = phase_page(&tx, &o, first, |view| {
                     let cost = json_len(view) + 1;
                     let fits = cost <= room;
                     room = room.saturating_sub(cost);
@@ -663,7 +656,7 @@ impl Service {
                 let mut out = markdown::header(&o, first > 0, &mut truncated);
                 let mut room = RESULT_BUDGET_BYTES.saturating_sub(json_len(&out) + SLACK_BYTES);
                 let mut rendered = Vec::new();
-                let (phases, more) = phase_page(&tx, &o, first, limit, |view| {
+                let (phases, more) = phase_page(&tx, &o, first, |view| {
                     let text = markdown::phase(&params.slug, view);
                     let cost = json_len(&text);
                     let fits = cost <= room;
