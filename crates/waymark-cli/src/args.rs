@@ -255,14 +255,20 @@ pub enum PlanCommand {
         /// At most this many plans.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Continue a listing: the next_cursor a previous page printed.
+        #[arg(long)]
+        cursor: Option<String>,
     },
-    /// Show a plan as markdown (or JSON with --json).
+    /// Show a plan as markdown (or JSON with --json), as many phases as fit one page.
     Show {
         /// The plan's slug.
         slug: String,
         /// The workspace to act in.
         #[arg(long, env = "WAYMARK_WORKSPACE", default_value = "default")]
         workspace: String,
+        /// The phases after a previous page: the next_cursor it printed.
+        #[arg(long)]
+        cursor: Option<String>,
     },
 }
 
@@ -283,6 +289,9 @@ pub enum SessionCommand {
         /// At most this many sessions.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Continue a listing: the next_cursor a previous page printed.
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// Show a session's replay context: progress, handoff notes, recent actions, artifacts.
     Show {
@@ -313,6 +322,12 @@ pub enum StateCommand {
         /// Only this category.
         #[arg(long)]
         category: Option<String>,
+        /// At most this many values.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Continue a listing: the next_cursor a previous page printed.
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// Print one value.
     Get {
@@ -415,6 +430,9 @@ pub enum WorkflowCommand {
         /// (implies --recent).
         #[arg(long)]
         status: Option<String>,
+        /// Continue the recent runs: the next_cursor a previous page printed (implies --recent).
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// Start a workflow of any registered type; with --wait, run it in this process and wait for its result.
     Start(WorkflowStartArgs),

@@ -36,3 +36,11 @@ pub(crate) fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()
 pub(crate) fn opt(value: Option<&str>) -> String {
     value.unwrap_or("-").to_owned()
 }
+
+/// After a table: how to get the next page, when there is one.
+pub(crate) fn next_page(out: &mut dyn Write, next_cursor: Option<&str>) -> io::Result<()> {
+    match next_cursor {
+        Some(cursor) => writeln!(out, "More: repeat with --cursor {cursor}"),
+        None => Ok(()),
+    }
+}

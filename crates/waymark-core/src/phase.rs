@@ -7,9 +7,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use waymark_domain::{Checkpoint, CheckpointId, Phase, PhaseId, PhaseRef, PhaseStatus, PlanStatus, Transition, phase};
 
-use crate::plan::{Loaded, load, new_tasks};
-use crate::view::{CheckpointView, PhaseArg, PhaseView, ProgressView, Status, document, phase_view, progress};
+use crate::plan::{Loaded, SLACK_BYTES, load, new_tasks, outline};
+use crate::view::budget::{RESULT_BUDGET_BYTES, json_len};
+use crate::view::{
+    CHECKPOINTS_SHOWN, CheckpointView, ITEM_TEXT_BYTES, PhaseArg, PhaseLimits, PhaseTasks, PhaseView, ProgressView,
+    Status, TaskCounts, checkpoint_page, cursor, document, phase_view, progress,
+};
 use crate::{Principal, Service, ServiceError, ids};
+
+/// Bytes of a phase's description and reasons in a single-phase result.
+const PHASE_TEXT_BYTES: usize = 4_000;
+/// Bytes the checkpoints of a phase result may take.
+const CHECKPOINT_BYTES: usize = 12_000;
+
+fn bad_cursor() -> ServiceError {
+    ServiceError::validation("cursor is invalid; pass the next_cursor of a previous page of the same list")
+}
 
 /// "Phase not found: {phase}" (the original's wording).
 pub(crate) fn phase_not_found(phase: &PhaseRef) -> ServiceError {
@@ -31,13 +44,27 @@ pub struct PhaseGetParams {
     pub plan_slug: String,
     /// The phase's 1-based order or its name.
     pub phase: PhaseArg,
+    /// Page size in tasks, 1-500 (default 100).
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+    /// From `next_cursor` or `tasks_next_cursor`.
+    #[schemars(length(max = 1024))]
+    pub cursor: Option<String>,
+    /// From `checkpoints_next_cursor`.
+    #[schemars(length(max = 1024))]
+    pub checkpoints_cursor: Option<String>,
 }
 
 /// Result of `phase_get`.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct PhaseGetView {
-    /// The phase with its tasks and checkpoints.
+    /// The phase with a page of its tasks and its newest checkpoints.
     pub phase: PhaseDetailView,
+    /// Pass as `cursor` for the tasks after this page; null when the last task is shown.
+    pub next_cursor: Option<String>,
+    /// True when this result does not hold the whole phase: more tasks (`next_cursor`), older
+    /// checkpoints (`checkpoints_next_cursor`), or a clipped text.
+    pub truncated: bool,
 }
 
 /// A phase with its checkpoints.
@@ -46,8 +73,12 @@ pub struct PhaseDetailView {
     /// The phase.
     #[serde(flatten)]
     pub phase: PhaseView,
-    /// Checkpoints, oldest first.
+    /// The newest checkpoints (at most 10), oldest first.
     pub checkpoints: Vec<CheckpointView>,
+    /// How many checkpoints the phase has.
+    pub total_checkpoints: u64,
+    /// Pass as `checkpoints_cursor` for the checkpoints before these; null when none are left.
+    pub checkpoints_next_cursor: Option<String>,
 }
 
 /// Arguments of `phase_update_status`.
@@ -120,8 +151,15 @@ pub struct PhaseAddCheckpointParams {
 /// Result of `phase_add_checkpoint`.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct PhaseCheckpointsView {
-    /// Every checkpoint of the phase, oldest first.
+    /// The phase's newest checkpoints (at most 10, ending with the new one), oldest first.
     pub checkpoints: Vec<CheckpointView>,
+    /// How many checkpoints the phase has.
+    pub total_checkpoints: u64,
+    /// Pass as `checkpoints_cursor` to phase_get for the checkpoints before these; null when
+    /// none are left.
+    pub checkpoints_next_cursor: Option<String>,
+    /// True when older checkpoints exist or a checkpoint was clipped.
+    pub truncated: bool,
 }
 
 /// Arguments of `phase_add`.
@@ -148,7 +186,7 @@ pub struct PhaseAddParams {
 /// Result of `phase_add`.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct PhaseAddView {
-    /// The new phase.
+    /// The new phase (its first tasks when they do not all fit; see `tasks_next_cursor`).
     pub phase: PhaseView,
     /// The plan after the change (a completed plan reopens).
     pub plan: PlanAfterView,
@@ -159,27 +197,61 @@ pub(crate) fn plan_after(loaded: &Loaded) -> PlanAfterView {
         slug: loaded.plan.slug.to_string(),
         status: Status(loaded.plan.status),
         current_phase: loaded.plan.current_phase,
-        progress: progress(&loaded.phases, &loaded.tasks),
+        progress: progress(&loaded.phases, &TaskCounts::of(&loaded.tasks)),
     }
 }
 
+/// How a single-phase result bounds its phase, given the bytes its tasks may take.
+fn single_phase_limits(tasks: usize, task_bytes: usize) -> PhaseLimits {
+    PhaseLimits { tasks, task_bytes, task_text_bytes: ITEM_TEXT_BYTES, text_bytes: PHASE_TEXT_BYTES }
+}
+
 impl Service {
-    /// `phase_get`: one phase with its tasks and checkpoints.
+    /// `phase_get`: one phase with a page of its tasks (from `cursor`) and its newest
+    /// checkpoints (or those before `checkpoints_cursor`), bounded by the result budget.
     ///
     /// # Errors
-    /// `not_found` for the plan or the phase.
+    /// `not_found` for the plan or the phase, `validation_error` for a bad cursor (or one of
+    /// another phase).
     pub async fn phase_get(&self, principal: &Principal, params: PhaseGetParams) -> Result<PhaseGetView, ServiceError> {
+        let after = cursor::decode_opt::<2>("tasks", params.cursor.as_deref())?;
+        let before = cursor::decode_opt::<1>("checkpoints", params.checkpoints_cursor.as_deref())?
+            .map(|[id]| CheckpointId::parse(&id).ok_or_else(bad_cursor))
+            .transpose()?;
+        let limit = params.limit.unwrap_or(100).clamp(1, 500) as usize;
         let tx = self.store().read().await?;
-        let loaded = load(&tx, principal, &params.plan_slug).await?;
-        let index = find(&loaded, &params.phase.0)?;
-        let phase = &loaded.phases[index];
-        let checkpoints = tx.checkpoints_of(&phase.id).await?;
-        Ok(PhaseGetView {
-            phase: PhaseDetailView {
-                phase: phase_view(phase, &loaded.phases, &loaded.tasks),
-                checkpoints: checkpoints.iter().map(CheckpointView::from).collect(),
-            },
-        })
+        let o = outline(&tx, principal, &params.plan_slug).await?;
+        let phase = params.phase.0.find(&o.phases).ok_or_else(|| phase_not_found(&params.phase.0))?;
+        let after = match after {
+            Some([id, position]) if id == phase.id.as_str() => {
+                Some(u32::try_from(cursor::parse_number(&position)?).map_err(|_| bad_cursor())?)
+            }
+            Some(_) => {
+                return Err(ServiceError::validation(
+                    "cursor belongs to another phase; pass it with the phase it came from",
+                ));
+            }
+            None => None,
+        };
+        let tasks = tx.phase_tasks_page(&phase.id, after, limit as u64 + 1).await?;
+        let unfinished = if after.is_some() || o.counts.total_of(&phase.id) > tasks.len() as u64 {
+            Some(tx.unfinished_task_names(&phase.id, 21).await?)
+        } else {
+            None
+        };
+        let newest = tx.checkpoints_page(&phase.id, before.as_ref(), CHECKPOINTS_SHOWN as u64 + 1).await?;
+        let total_checkpoints = tx.checkpoint_count(&phase.id).await?;
+        let (checkpoints, checkpoints_next_cursor) = checkpoint_page(&newest, false, CHECKPOINT_BYTES);
+        let read = PhaseTasks { tasks, more: false, unfinished };
+        let bare = phase_view(phase, &o.phases, &o.counts, read.clone(), single_phase_limits(0, 0));
+        let mut detail = PhaseDetailView { phase: bare, checkpoints, total_checkpoints, checkpoints_next_cursor };
+        let room = RESULT_BUDGET_BYTES.saturating_sub(json_len(&detail) + SLACK_BYTES);
+        detail.phase = phase_view(phase, &o.phases, &o.counts, read, single_phase_limits(limit, room));
+        let next_cursor = detail.phase.tasks_next_cursor.clone();
+        let truncated = detail.phase.truncated
+            || detail.checkpoints_next_cursor.is_some()
+            || detail.checkpoints.iter().any(|c| c.truncated);
+        Ok(PhaseGetView { phase: detail, next_cursor, truncated })
     }
 
     /// `phase_update_status`: moves a phase through its table; starting needs finished
@@ -269,9 +341,12 @@ impl Service {
         .await?;
         loaded.plan.updated_at = now;
         tx.update_plan(&loaded.plan).await?;
-        let checkpoints = tx.checkpoints_of(&phase_id).await?;
+        let newest = tx.checkpoints_page(&phase_id, None, CHECKPOINTS_SHOWN as u64 + 1).await?;
+        let total_checkpoints = tx.checkpoint_count(&phase_id).await?;
         self.commit(tx, principal).await?;
-        Ok(PhaseCheckpointsView { checkpoints: checkpoints.iter().map(CheckpointView::from).collect() })
+        let (checkpoints, checkpoints_next_cursor) = checkpoint_page(&newest, false, RESULT_BUDGET_BYTES - SLACK_BYTES);
+        let truncated = checkpoints_next_cursor.is_some() || checkpoints.iter().any(|c: &CheckpointView| c.truncated);
+        Ok(PhaseCheckpointsView { checkpoints, total_checkpoints, checkpoints_next_cursor, truncated })
     }
 
     /// `phase_add`: appends a phase (with tasks) at the end of a plan. A completed plan
@@ -316,12 +391,17 @@ impl Service {
         loaded.plan.updated_at = now;
         tx.update_plan(&loaded.plan).await?;
         self.commit(tx, principal).await?;
+        let read = PhaseTasks::all_of(&phase.id, &tasks);
         loaded.phases.push(phase);
         loaded.tasks.extend(tasks);
-        let added = loaded.phases.last().map(|p| phase_view(p, &loaded.phases, &loaded.tasks));
-        Ok(PhaseAddView {
-            phase: added.ok_or_else(|| ServiceError::validation("phase could not be added"))?,
-            plan: plan_after(&loaded),
-        })
+        let plan = plan_after(&loaded);
+        let counts = TaskCounts::of(&loaded.tasks);
+        let Some(added) = loaded.phases.last() else {
+            return Err(ServiceError::validation("phase could not be added"));
+        };
+        let bare = phase_view(added, &loaded.phases, &counts, read.clone(), single_phase_limits(0, 0));
+        let room = RESULT_BUDGET_BYTES.saturating_sub(json_len(&bare) + json_len(&plan) + SLACK_BYTES);
+        let phase = phase_view(added, &loaded.phases, &counts, read, single_phase_limits(500, room));
+        Ok(PhaseAddView { phase, plan })
     }
 }

@@ -7,7 +7,7 @@ use waymark_domain::{Task, TaskStatus};
 
 use crate::phase::find;
 use crate::plan::{Loaded, load, new_tasks};
-use crate::view::{PhaseArg, ProgressView, Status, TaskView, progress};
+use crate::view::{PhaseArg, ProgressView, Status, TASK_TEXT_BYTES, TaskCounts, TaskView, progress};
 use crate::{Principal, Service, ServiceError};
 
 /// Arguments of `task_update`.
@@ -103,8 +103,8 @@ fn locate(
 
 fn change_view(loaded: &Loaded, index: usize) -> TaskChangeView {
     TaskChangeView {
-        task: TaskView::from(&loaded.tasks[index]),
-        plan_progress: progress(&loaded.phases, &loaded.tasks),
+        task: TaskView::clipped(&loaded.tasks[index], TASK_TEXT_BYTES),
+        plan_progress: progress(&loaded.phases, &TaskCounts::of(&loaded.tasks)),
     }
 }
 

@@ -16,9 +16,28 @@ use waymark_domain::template::{self, Instance, NAMING_CONVENTION, Node, Template
 use waymark_domain::{JsonText, PhaseRef, PlanStatus};
 
 use crate::clock::iso;
-use crate::plan::{NewPhase, NewPlan, TemplateVersion};
-use crate::view::Status;
+use crate::plan::{NewPhase, NewPlan, SLACK_BYTES, TemplateVersion};
+use crate::view::budget::{RESULT_BUDGET_BYTES, clip, clip_into, clip_object, clip_opt, fill, is_false, json_len};
+use crate::view::{ITEM_TEXT_BYTES, Status, cursor};
 use crate::{ErrorCode, Principal, Service, ServiceError};
+
+/// How many variables a template summary lists, and the bytes they may take.
+const SUMMARY_VARIABLES: usize = 30;
+const SUMMARY_VARIABLE_BYTES: usize = 6_000;
+/// How a preview bounds each phase: its first 50 tasks within 4,000 bytes.
+const PREVIEW_TASKS: usize = 50;
+const PREVIEW_TASK_BYTES: usize = 4_000;
+/// Bytes of a preview's description and context.
+const PREVIEW_TEXT_BYTES: usize = 4_000;
+const PREVIEW_CONTEXT_BYTES: usize = 12_000;
+/// How many guidelines a preview lists, and the bytes of each.
+const PREVIEW_GUIDELINES: usize = 20;
+/// Bytes of a name or short value in a template result.
+const SHORT_BYTES: usize = 300;
+
+fn bad_cursor() -> ServiceError {
+    ServiceError::validation("cursor is invalid; pass the next_cursor of a previous page of the same list")
+}
 
 /// The templates that ship in the binary (AGENT-TOOLS.md, "Templates").
 const BUILTIN: &[(&str, &str)] = &[
@@ -178,7 +197,7 @@ pub fn lint(path: &Path) -> Result<LoadedTemplate, TemplateProblem> {
 
 // ---- views ------------------------------------------------------------------------------
 
-/// A declared variable.
+/// A declared variable (texts clipped past 300 bytes in listings).
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct VariableView {
     /// snake_case name.
@@ -210,12 +229,16 @@ pub struct TemplateSummaryView {
     pub phases_count: u32,
     /// Number of tasks.
     pub tasks_count: u32,
-    /// Declared variables, in order.
+    /// Declared variables, in order (the first 30 that fit; see `truncated`).
     pub variables: Vec<VariableView>,
     /// First 12 hex digits of the content hash.
     pub version: String,
     /// `builtin` or `user`.
     pub source: TemplateSource,
+    /// Present and true when variables were left out or texts clipped (template_preview
+    /// validates and names every missing variable).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub truncated: bool,
 }
 
 /// Arguments of `template_list`.
@@ -225,6 +248,12 @@ pub struct TemplateListParams {
     /// Only this category.
     #[schemars(length(min = 1, max = 64))]
     pub category: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<u32>,
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
+    pub cursor: Option<String>,
 }
 
 /// Result of `template_list`.
@@ -232,8 +261,12 @@ pub struct TemplateListParams {
 pub struct TemplateListView {
     /// Templates, by slug.
     pub templates: Vec<TemplateSummaryView>,
-    /// How many.
+    /// How many match in all.
     pub total: u64,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+    /// True when more templates follow (`next_cursor`) or a summary was clipped.
+    pub truncated: bool,
 }
 
 /// Arguments of `template_preview`.
@@ -245,6 +278,9 @@ pub struct TemplatePreviewParams {
     pub template: String,
     /// Variable values by name (scalars).
     pub variables: Option<Map<String, Value>>,
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
+    pub cursor: Option<String>,
 }
 
 /// A task in a preview.
@@ -265,10 +301,15 @@ pub struct PreviewPhaseView {
     pub name: String,
     /// Description.
     pub description: Option<String>,
-    /// Tasks.
+    /// Tasks (the first 50 that fit; `tasks_count` counts them all).
     pub tasks: Vec<PreviewTaskView>,
+    /// Number of tasks.
+    pub tasks_count: u32,
     /// Orders of the phases it depends on.
     pub dependencies: Vec<u32>,
+    /// Present and true when tasks were left out or texts clipped.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub truncated: bool,
 }
 
 /// The plan a template would create.
@@ -282,13 +323,16 @@ pub struct PreviewView {
     pub description: Option<String>,
     /// Category.
     pub category: String,
-    /// The plan's context object (`markdown` holds the generated context).
+    /// The plan's context object (`markdown` holds the generated context; a `$truncated`
+    /// marker past 12,000 bytes).
     pub context: Map<String, Value>,
-    /// Phases.
+    /// Phases in order from the cursor, as many as fit the result.
     pub phases: Vec<PreviewPhaseView>,
-    /// The value used for each variable.
+    /// Number of phases.
+    pub phases_count: u32,
+    /// The value used for each variable (values clipped past 300 bytes).
     pub variables_applied: Map<String, Value>,
-    /// Guidelines.
+    /// Guidelines (the first 20, each clipped past 300 bytes).
     pub guidelines: Vec<String>,
     /// Template version.
     pub version: String,
@@ -301,6 +345,11 @@ pub struct TemplatePreviewView {
     pub template: String,
     /// What the plan would look like.
     pub preview: PreviewView,
+    /// Pass as `cursor` (same template and variables) for the phases after this page; null
+    /// when the last phase is shown.
+    pub next_cursor: Option<String>,
+    /// True when the preview does not hold the whole plan (more phases, tasks or clipped texts).
+    pub truncated: bool,
 }
 
 /// Arguments of `template_create_plan`.
@@ -410,69 +459,99 @@ fn context(instance: &Instance) -> Map<String, Value> {
     }
 }
 
-fn preview(loaded: &LoadedTemplate, instance: &Instance) -> PreviewView {
-    PreviewView {
+/// The preview of `instance`, its phases from index `first` as many as fit the result; with
+/// the cursor for the rest and whether anything was left out.
+fn preview(loaded: &LoadedTemplate, instance: &Instance, first: usize) -> (PreviewView, Option<String>, bool) {
+    let mut truncated = false;
+    let guidelines: Vec<String> =
+        instance.guidelines.iter().map(|g| clip_into(g, SHORT_BYTES, &mut truncated)).collect();
+    let (guidelines, more_guidelines) = fill(guidelines, PREVIEW_GUIDELINES, PREVIEW_GUIDELINES * SHORT_BYTES);
+    truncated |= more_guidelines;
+    let mut view = PreviewView {
         slug: loaded.template.slug.clone(),
         name: instance.name.clone(),
-        description: instance.description.clone(),
+        description: clip_opt(instance.description.as_deref(), PREVIEW_TEXT_BYTES, &mut truncated),
         category: loaded.template.category.clone(),
-        context: context(instance),
-        phases: instance
-            .phases
-            .iter()
-            .zip(1u32..)
-            .map(|(p, order)| PreviewPhaseView {
-                order,
-                name: p.name.clone(),
-                description: p.description.clone(),
-                tasks: p
-                    .tasks
-                    .iter()
-                    .map(|t| PreviewTaskView { name: t.name.clone(), description: t.description.clone() })
-                    .collect(),
-                dependencies: p
-                    .dependencies
-                    .iter()
-                    .filter_map(|d| match d {
-                        PhaseRef::Order(o) => Some(*o),
-                        PhaseRef::Name(_) => None,
-                    })
-                    .collect(),
-            })
-            .collect(),
+        context: clip_object(context(instance), PREVIEW_CONTEXT_BYTES, &mut truncated),
+        phases: Vec::new(),
+        phases_count: u32::try_from(instance.phases.len()).unwrap_or(u32::MAX),
         variables_applied: instance
             .variables_applied
             .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .map(|(k, v)| (k.clone(), Value::String(clip_into(v, SHORT_BYTES, &mut truncated))))
             .collect(),
-        guidelines: instance.guidelines.clone(),
+        guidelines,
         version: loaded.version().to_owned(),
-    }
+    };
+    let room = RESULT_BUDGET_BYTES.saturating_sub(json_len(&view) + SLACK_BYTES);
+    let phases = instance.phases.iter().zip(1u32..).skip(first).map(|(p, order)| {
+        let mut cut = false;
+        let tasks: Vec<PreviewTaskView> = p
+            .tasks
+            .iter()
+            .map(|t| PreviewTaskView {
+                name: t.name.clone(),
+                description: clip_opt(t.description.as_deref(), ITEM_TEXT_BYTES, &mut cut),
+            })
+            .collect();
+        let (tasks, more) = fill(tasks, PREVIEW_TASKS, PREVIEW_TASK_BYTES);
+        PreviewPhaseView {
+            order,
+            name: p.name.clone(),
+            description: clip_opt(p.description.as_deref(), ITEM_TEXT_BYTES, &mut cut),
+            tasks,
+            tasks_count: u32::try_from(p.tasks.len()).unwrap_or(u32::MAX),
+            dependencies: p
+                .dependencies
+                .iter()
+                .filter_map(|d| match d {
+                    PhaseRef::Order(o) => Some(*o),
+                    PhaseRef::Name(_) => None,
+                })
+                .collect(),
+            truncated: cut || more,
+        }
+    });
+    let (phases, more) = fill(phases, usize::MAX, room);
+    let next =
+        if more { phases.last().map(|p| cursor::encode("preview_phases", &[&p.order.to_string()])) } else { None };
+    truncated |= next.is_some() || phases.iter().any(|p| p.truncated);
+    view.phases = phases;
+    (view, next, truncated)
 }
 
 fn summary(t: &LoadedTemplate) -> TemplateSummaryView {
+    let mut truncated = false;
+    let variables: Vec<VariableView> = t
+        .template
+        .variables
+        .iter()
+        .map(|v| VariableView {
+            name: v.name.clone(),
+            description: clip_opt(v.description.as_deref(), SHORT_BYTES, &mut truncated),
+            default: clip_opt(v.default.as_deref(), SHORT_BYTES, &mut truncated),
+            required: v.required,
+            example: clip_opt(v.examples.first().map(String::as_str), SHORT_BYTES, &mut truncated),
+            allowed_values: {
+                let values: Vec<String> = v.allowed_values.iter().map(|a| clip(a, SHORT_BYTES).0).collect();
+                let (shown, more) = fill(values, 20, 2_000);
+                truncated |= more || shown.iter().zip(&v.allowed_values).any(|(s, a)| s != a);
+                shown
+            },
+        })
+        .collect();
+    let (variables, more) = fill(variables, SUMMARY_VARIABLES, SUMMARY_VARIABLE_BYTES);
     TemplateSummaryView {
         slug: t.template.slug.clone(),
         name: t.template.name.clone(),
-        description: t.template.description.clone(),
+        description: clip_opt(t.template.description.as_deref(), ITEM_TEXT_BYTES, &mut truncated),
         category: t.template.category.clone(),
         phases_count: u32::try_from(t.template.phases.len()).unwrap_or(u32::MAX),
         tasks_count: u32::try_from(t.template.phases.iter().map(|p| p.tasks.len()).sum::<usize>()).unwrap_or(u32::MAX),
-        variables: t
-            .template
-            .variables
-            .iter()
-            .map(|v| VariableView {
-                name: v.name.clone(),
-                description: v.description.clone(),
-                default: v.default.clone(),
-                required: v.required,
-                example: v.examples.first().cloned(),
-                allowed_values: v.allowed_values.clone(),
-            })
-            .collect(),
+        variables,
         version: t.version().to_owned(),
         source: t.source,
+        truncated: truncated || more,
     }
 }
 
@@ -536,14 +615,20 @@ impl Service {
         _principal: &Principal,
         params: TemplateListParams,
     ) -> Result<TemplateListView, ServiceError> {
-        let templates: Vec<TemplateSummaryView> = self
+        let after = cursor::decode_opt::<1>("templates", params.cursor.as_deref())?.map(|[slug]| slug);
+        let limit = params.limit.unwrap_or(100).clamp(1, 1000) as usize;
+        let matching: Vec<&LoadedTemplate> = self
             .templates()
             .templates()
             .iter()
             .filter(|t| params.category.as_deref().is_none_or(|c| t.template.category == c))
-            .map(summary)
             .collect();
-        Ok(TemplateListView { total: templates.len() as u64, templates })
+        let total = matching.len() as u64;
+        let page = matching.into_iter().filter(|t| after.as_deref().is_none_or(|a| t.template.slug.as_str() > a));
+        let (templates, more) = fill(page.map(summary), limit, RESULT_BUDGET_BYTES - SLACK_BYTES);
+        let next_cursor = if more { templates.last().map(|t| cursor::encode("templates", &[&t.slug])) } else { None };
+        let truncated = next_cursor.is_some() || templates.iter().any(|t| t.truncated);
+        Ok(TemplateListView { templates, total, next_cursor, truncated })
     }
 
     /// `template_preview`: the plan a template would create with these variables (validated).
@@ -556,9 +641,14 @@ impl Service {
         _principal: &Principal,
         params: TemplatePreviewParams,
     ) -> Result<TemplatePreviewView, ServiceError> {
+        let first = cursor::decode_opt::<1>("preview_phases", params.cursor.as_deref())?
+            .map(|[order]| cursor::parse_number(&order).and_then(|o| usize::try_from(o).map_err(|_| bad_cursor())))
+            .transpose()?
+            .unwrap_or(0);
         let (loaded, instance) = self.instantiate(&params.template, params.variables.as_ref())?;
         let instance = instance.map_err(|problems| variable_problems(&problems, ""))?;
-        Ok(TemplatePreviewView { template: loaded.template.slug.clone(), preview: preview(loaded, &instance) })
+        let (preview, next_cursor, truncated) = preview(loaded, &instance, first);
+        Ok(TemplatePreviewView { template: loaded.template.slug.clone(), preview, next_cursor, truncated })
     }
 
     /// `template_create_plan`: creates a plan from a template (draft, or active with

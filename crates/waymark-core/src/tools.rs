@@ -11,9 +11,9 @@ use crate::plan::{
 };
 use crate::session::{
     SessionArtifactParams, SessionContinueParams, SessionEndParams, SessionHandoffParams, SessionIdParams,
-    SessionListParams, SessionLogParams, SessionStartParams,
+    SessionListParams, SessionLogParams, SessionReplayParams, SessionStartParams,
 };
-use crate::state::{StateKeyParams, StateListParams, StateSetParams};
+use crate::state::{StateGetParams, StateKeyParams, StateListParams, StateSetParams};
 use crate::task::{TaskAddParams, TaskToggleParams, TaskUpdateParams};
 use crate::template::{TemplateCreatePlanParams, TemplateListParams, TemplatePreviewParams};
 use crate::workflow::{GetWorkflowHistoryParams, GetWorkflowResultParams, ListWorkflowsParams, StartWorkflowParams};
@@ -37,7 +37,7 @@ pub(crate) fn all() -> Vec<Tool> {
             "Create a draft plan with ordered phases and tasks. Returns its slug, which the plan, phase and task tools take; plan_publish it before starting phases.")
             .handler(|s, p, a: PlanCreateParams| async move { s.plan_create(&p, a).await }),
         info("plan_get", Plan, Read, Annotations::READ,
-            "Get a plan by slug: phases, tasks, dependencies and progress, as JSON or markdown (format: markdown).")
+            "Get a plan by slug: progress and its phases with their first tasks, as JSON or markdown (format: markdown). next_cursor pages phases; tasks_next_cursor a phase's tasks (phase_get).")
             .handler(|s, p, a: PlanGetParams| async move { s.plan_get(&p, a).await }),
         info("plan_list", Plan, Read, Annotations::READ,
             "List plans, most recently updated first, with status and progress; archived ones only with include_archived or status archived. Page with limit and cursor.")
@@ -52,13 +52,13 @@ pub(crate) fn all() -> Vec<Tool> {
             "Publish a draft plan (draft -> active) so its phases can start.")
             .handler(|s, p, a: PlanPublishParams| async move { s.plan_publish(&p, a).await }),
         info("phase_get", Phase, Read, Annotations::READ,
-            "Get one phase (by order or name) with its tasks, dependencies, blockers and checkpoints.")
+            "Get one phase (by order or name): a page of its tasks, dependencies, blockers, newest checkpoints (checkpoints_cursor for more).")
             .handler(|s, p, a: PhaseGetParams| async move { s.phase_get(&p, a).await }),
         info("phase_update_status", Phase, Write, Annotations::IDEMPOTENT,
             "Set a phase's status. Starting or completing needs a published plan and finished dependency phases; finishing the last phase completes the plan. Notes become a checkpoint.")
             .handler(|s, p, a: PhaseUpdateStatusParams| async move { s.phase_update_status(&p, a).await }),
         info("phase_add_checkpoint", Phase, Write, Annotations::ADDITIVE,
-            "Record a checkpoint note, with optional JSON context, on a phase.")
+            "Record a checkpoint note, with optional JSON context, on a phase; returns its newest checkpoints.")
             .handler(|s, p, a: PhaseAddCheckpointParams| async move { s.phase_add_checkpoint(&p, a).await }),
         info("phase_add", Phase, Write, Annotations::ADDITIVE,
             "Append a phase, with tasks and optional dependencies on earlier phases, to a plan.")
@@ -97,8 +97,8 @@ pub(crate) fn all() -> Vec<Tool> {
             "End a session (completed, failed, handed_off) or pause it, with an optional summary.")
             .handler(|s, p, a: SessionEndParams| async move { s.session_end(&p, a).await }),
         info("session_replay", Session, Read, Annotations::READ,
-            "Read what is needed to pick a session up: progress, checkpoints, decisions, errors, artifacts, recent actions, handoff notes.")
-            .handler(|s, p, a: SessionIdParams| async move { s.session_replay(&p, a).await }),
+            "Read what is needed to pick a session up: progress, newest checkpoints, decisions, errors, recent actions, artifacts, handoff notes; cursor (with type) and artifacts_cursor page back.")
+            .handler(|s, p, a: SessionReplayParams| async move { s.session_replay(&p, a).await }),
         info("session_list", Session, Read, Annotations::READ,
             "List sessions, most recently active first, by status and plan_slug; page with limit and cursor.")
             .handler(|s, p, a: SessionListParams| async move { s.session_list(&p, a).await }),
@@ -106,8 +106,8 @@ pub(crate) fn all() -> Vec<Tool> {
             "Store a named value (any JSON but null, at most 256 KiB) with a plan, replacing the key's earlier value.")
             .handler(|s, p, a: StateSetParams| async move { s.state_set(&p, a).await }),
         info("state_get", State, Read, Annotations::READ,
-            "Read one value stored with a plan, by key.")
-            .handler(|s, p, a: StateKeyParams| async move { s.state_get(&p, a).await }),
+            "Read one value stored with a plan, by key; a large one comes in parts (value_text, next_cursor).")
+            .handler(|s, p, a: StateGetParams| async move { s.state_get(&p, a).await }),
         info("state_list", State, Read, Annotations::READ,
             "List the values stored with a plan, optionally of one category; page with limit and cursor.")
             .handler(|s, p, a: StateListParams| async move { s.state_list(&p, a).await }),
@@ -115,22 +115,22 @@ pub(crate) fn all() -> Vec<Tool> {
             "Delete one value stored with a plan.")
             .handler(|s, p, a: StateKeyParams| async move { s.state_delete(&p, a).await }),
         info("template_list", Template, Read, Annotations::READ,
-            "List plan templates (built-in and the operator's) with their variables; filter by category.")
+            "List plan templates (built-in and the operator's) with their variables; filter by category; page with cursor.")
             .handler(|s, p, a: TemplateListParams| async move { s.template_list(&p, a).await }),
         info("template_preview", Template, Read, Annotations::READ,
-            "Show the plan a template would create with these variables, listing every variable problem.")
+            "Show the plan a template would create with these variables, listing every variable problem. Page phases with cursor.")
             .handler(|s, p, a: TemplatePreviewParams| async move { s.template_preview(&p, a).await }),
         info("template_create_plan", Template, Write, Annotations::ADDITIVE,
             "Create a plan from a template with these variables (activate: true to start it active). Returns its slug.")
             .handler(|s, p, a: TemplateCreatePlanParams| async move { s.template_create_plan(&p, a).await }),
         info("list_workflows", Workflow, Read, Annotations::READ,
-            "List the workflows you may start (arguments, smoke safety, expected output and history) and, with show_recent, recent runs. Call before start_workflow.")
+            "List the workflows you may start (arguments, smoke safety, expected output and history) and, with show_recent, recent runs (page with cursor). Call before start_workflow.")
             .handler(|s, p, a: ListWorkflowsParams| async move { s.list_workflows(&p, a).await }),
         info("start_workflow", Workflow, Write, Annotations::ADDITIVE,
             "Start a workflow by key (see list_workflows) with ordered arguments; returns workflow_id and run_id at once. instance_id makes it idempotent. Then poll get_workflow_result.")
             .handler(|s, p, a: StartWorkflowParams| async move { s.start_workflow(&p, a).await }),
         info("get_workflow_result", Workflow, Read, Annotations::READ,
-            "Get a workflow's status, output or error, and optionally recent events; wait_seconds (up to 25) waits for it to close. Unknown ids are found: false.")
+            "Get a workflow's status, output or error, and optionally recent events; wait_seconds (up to 25) waits for it to close. Unknown ids are found: false. Large outputs come in parts (output_text, next_cursor).")
             .handler(|s, p, a: GetWorkflowResultParams| async move { s.get_workflow_result(&p, a).await }),
         info("get_workflow_history", Workflow, Read, Annotations::READ,
             "Read a run's typed history events (the last limit, or the page before cursor), optionally with payload previews, and its latest failures.")

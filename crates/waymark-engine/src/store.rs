@@ -495,7 +495,10 @@ pub struct RunFilter {
     pub status: Option<RunStatus>,
     /// Only runs of this workflow type.
     pub workflow_type: Option<String>,
-    /// At most this many (newest first).
+    /// Only runs after this one in the listing order: `(updated_at, run_id)` of the last run of
+    /// the previous page (keyset paging).
+    pub after: Option<(Timestamp, RunId)>,
+    /// At most this many (most recently updated first).
     pub limit: u64,
 }
 

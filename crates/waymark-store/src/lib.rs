@@ -40,7 +40,7 @@ use waymark_migration::{Migrator, MigratorTrait};
 pub use audit::{AuditEvent, AuditFilter, ToolStats};
 pub use dburl::{DatabaseTarget, database_target, redact_url};
 pub use plans::{PlanFilter, PlanPage};
-pub use sessions::{SessionFilter, SessionPage};
+pub use sessions::{SessionFilter, SessionPage, SessionSummary};
 
 /// Which database the store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

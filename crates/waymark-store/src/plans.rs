@@ -1,10 +1,12 @@
 //! Plans, their phases, tasks and phase checkpoints. Every plan lookup is scoped by workspace;
 //! phases, tasks and checkpoints are reached only through a plan the caller already holds.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use waymark_domain::{
     Checkpoint, CheckpointId, JsonText, Phase, PhaseId, PhaseStatus, Plan, PlanId, PlanStatus, Slug, Task, TaskId,
-    TaskStatus, WorkspaceId,
+    TaskStatus, Timestamp, WorkspaceId,
 };
 
 use crate::convert::{corrupt, to_i32, to_u32};
@@ -22,8 +24,9 @@ pub struct PlanFilter {
     pub status: Option<PlanStatus>,
     /// Include archived plans when no status is given.
     pub include_archived: bool,
-    /// Rows to skip (from the caller's cursor).
-    pub offset: u64,
+    /// Only plans after this one in the listing order: `(updated_at, id)` of the last plan of
+    /// the previous page (keyset paging).
+    pub after: Option<(Timestamp, PlanId)>,
     /// Rows to return.
     pub limit: u64,
 }
@@ -216,10 +219,15 @@ impl Tx {
             None => query.filter(plans::Column::Status.ne(PlanStatus::Archived.as_str())),
         };
         let total = query.clone().count(self.db()).await?;
+        if let Some((at, id)) = &filter.after {
+            query =
+                query.filter(Condition::any().add(plans::Column::UpdatedAt.lt(*at)).add(
+                    Condition::all().add(plans::Column::UpdatedAt.eq(*at)).add(plans::Column::Id.lt(id.as_str())),
+                ));
+        }
         let plans = query
             .order_by_desc(plans::Column::UpdatedAt)
             .order_by_desc(plans::Column::Id)
-            .offset(filter.offset)
             .limit(filter.limit)
             .all(self.db())
             .await?
@@ -402,5 +410,160 @@ impl Tx {
             .into_iter()
             .map(checkpoint_from_row)
             .collect()
+    }
+}
+
+/// Paged reads of a plan's tasks and checkpoints, for results that must stay small however
+/// large the plan is.
+impl Tx {
+    /// How many tasks of each status each phase of a plan has (`(phase, status, count)`).
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Corrupt`].
+    pub async fn task_counts_of(&self, plan: &PlanId) -> Result<Vec<(PhaseId, TaskStatus, u64)>, Error> {
+        let rows: Vec<(String, String, i64)> = tasks::Entity::find()
+            .select_only()
+            .column(tasks::Column::PhaseId)
+            .column(tasks::Column::Status)
+            .column_as(tasks::Column::Id.count(), "count")
+            .filter(tasks::Column::PlanId.eq(plan.as_str()))
+            .group_by(tasks::Column::PhaseId)
+            .group_by(tasks::Column::Status)
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        rows.into_iter()
+            .map(|(phase, status, count)| {
+                let phase_id = PhaseId::parse(&phase).ok_or_else(|| corrupt("tasks", &phase, "bad phase id"))?;
+                let status = TaskStatus::parse(&status).map_err(|e| corrupt("tasks", &phase, e))?;
+                Ok((phase_id, status, u64::try_from(count).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    /// How many tasks of each status each phase of several plans has
+    /// (`(plan, phase, status, count)`), for progress in listings.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Corrupt`].
+    pub async fn task_counts_of_plans(
+        &self,
+        plans: &[PlanId],
+    ) -> Result<Vec<(PlanId, PhaseId, TaskStatus, u64)>, Error> {
+        if plans.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, String, String, i64)> = tasks::Entity::find()
+            .select_only()
+            .column(tasks::Column::PlanId)
+            .column(tasks::Column::PhaseId)
+            .column(tasks::Column::Status)
+            .column_as(tasks::Column::Id.count(), "count")
+            .filter(tasks::Column::PlanId.is_in(plans.iter().map(PlanId::as_str)))
+            .group_by(tasks::Column::PlanId)
+            .group_by(tasks::Column::PhaseId)
+            .group_by(tasks::Column::Status)
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        rows.into_iter()
+            .map(|(plan, phase, status, count)| {
+                let plan_id = PlanId::parse(&plan).ok_or_else(|| corrupt("tasks", &plan, "bad plan id"))?;
+                let phase_id = PhaseId::parse(&phase).ok_or_else(|| corrupt("tasks", &phase, "bad phase id"))?;
+                let status = TaskStatus::parse(&status).map_err(|e| corrupt("tasks", &phase, e))?;
+                Ok((plan_id, phase_id, status, u64::try_from(count).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    /// Up to `limit` tasks of a phase by position, only those after position `after`.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Corrupt`].
+    pub async fn phase_tasks_page(&self, phase: &PhaseId, after: Option<u32>, limit: u64) -> Result<Vec<Task>, Error> {
+        let mut query = tasks::Entity::find().filter(tasks::Column::PhaseId.eq(phase.as_str()));
+        if let Some(after) = after {
+            query = query.filter(tasks::Column::Position.gt(to_i32(after)));
+        }
+        query
+            .order_by_asc(tasks::Column::Position)
+            .limit(limit)
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(task_from_row)
+            .collect()
+    }
+
+    /// The tasks of several phases whose position is below `below`, by phase then position
+    /// (the first tasks of each phase, in one query).
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Corrupt`].
+    pub async fn first_tasks_of(&self, phases: &[PhaseId], below: u32) -> Result<Vec<Task>, Error> {
+        if phases.is_empty() || below == 0 {
+            return Ok(Vec::new());
+        }
+        tasks::Entity::find()
+            .filter(tasks::Column::PhaseId.is_in(phases.iter().map(PhaseId::as_str)))
+            .filter(tasks::Column::Position.lt(to_i32(below)))
+            .order_by_asc(tasks::Column::PhaseId)
+            .order_by_asc(tasks::Column::Position)
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(task_from_row)
+            .collect()
+    }
+
+    /// Up to `limit` names of a phase's tasks that are neither completed nor skipped, by
+    /// position.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn unfinished_task_names(&self, phase: &PhaseId, limit: u64) -> Result<Vec<String>, Error> {
+        Ok(tasks::Entity::find()
+            .select_only()
+            .column(tasks::Column::Name)
+            .filter(tasks::Column::PhaseId.eq(phase.as_str()))
+            .filter(tasks::Column::Status.is_not_in([TaskStatus::Completed.as_str(), TaskStatus::Skipped.as_str()]))
+            .order_by_asc(tasks::Column::Position)
+            .limit(limit)
+            .into_tuple()
+            .all(self.db())
+            .await?)
+    }
+
+    /// Up to `limit` checkpoints of a phase, newest first, only those older than the
+    /// checkpoint `before` (keyset paging by id, which follows time).
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Corrupt`].
+    pub async fn checkpoints_page(
+        &self,
+        phase: &PhaseId,
+        before: Option<&CheckpointId>,
+        limit: u64,
+    ) -> Result<Vec<Checkpoint>, Error> {
+        let mut query = cps::Entity::find().filter(cps::Column::PhaseId.eq(phase.as_str()));
+        if let Some(before) = before {
+            query = query.filter(cps::Column::Id.lt(before.as_str()));
+        }
+        query
+            .order_by_desc(cps::Column::Id)
+            .limit(limit)
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(checkpoint_from_row)
+            .collect()
+    }
+
+    /// How many checkpoints a phase has.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn checkpoint_count(&self, phase: &PhaseId) -> Result<u64, Error> {
+        Ok(cps::Entity::find().filter(cps::Column::PhaseId.eq(phase.as_str())).count(self.db()).await?)
     }
 }

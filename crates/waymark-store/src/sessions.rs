@@ -1,8 +1,10 @@
 //! Agent sessions, their work log and artifacts. Sessions are looked up by id *and* workspace;
 //! log entries and artifacts only through a session already loaded that way.
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use waymark_domain::status::{StatusTable, parse};
 use waymark_domain::{
     ApiKeyId, Artifact, ArtifactAction, JsonText, LogEntry, LogType, PlanId, Session, SessionId, SessionStatus,
@@ -22,8 +24,9 @@ pub struct SessionFilter {
     pub status: Option<SessionStatus>,
     /// Only sessions on this plan.
     pub plan_id: Option<PlanId>,
-    /// Rows to skip.
-    pub offset: u64,
+    /// Only sessions after this one in the listing order: `(last_active_at, id)` of the last
+    /// session of the previous page (keyset paging).
+    pub after: Option<(Timestamp, SessionId)>,
     /// Rows to return.
     pub limit: u64,
 }
@@ -32,9 +35,48 @@ pub struct SessionFilter {
 #[derive(Clone, Debug)]
 pub struct SessionPage {
     /// The sessions on this page.
-    pub sessions: Vec<Session>,
+    pub sessions: Vec<SessionSummary>,
     /// How many match in all.
     pub total: u64,
+}
+
+/// A session as a listing shows it: without its context, notes or summary, which a listing
+/// never reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// Its id.
+    pub id: SessionId,
+    /// The plan it works on.
+    pub plan_id: Option<PlanId>,
+    /// The agent.
+    pub agent_type: String,
+    /// Status.
+    pub status: SessionStatus,
+    /// Whether handoff notes exist.
+    pub has_handoff: bool,
+    /// Started.
+    pub started_at: Timestamp,
+    /// Last activity.
+    pub last_active_at: Timestamp,
+    /// Ended, if it has.
+    pub ended_at: Option<Timestamp>,
+}
+
+type SummaryRow = (String, Option<String>, String, String, bool, Timestamp, Timestamp, Option<Timestamp>);
+
+fn summary_from_row(row: SummaryRow) -> Result<SessionSummary, Error> {
+    let (id, plan_id, agent_type, status, has_handoff, started_at, last_active_at, ended_at) = row;
+    let bad = |detail: String| corrupt("agent_sessions", &id, detail);
+    Ok(SessionSummary {
+        plan_id: plan_id.as_deref().map(|p| PlanId::parse(p).ok_or_else(|| bad("bad plan id".into()))).transpose()?,
+        status: SessionStatus::parse(&status).map_err(|e| bad(e.to_string()))?,
+        id: SessionId::parse(&id).ok_or_else(|| bad("bad id".into()))?,
+        agent_type,
+        has_handoff,
+        started_at,
+        last_active_at,
+        ended_at,
+    })
 }
 
 fn from_row(row: sessions::Model) -> Result<Session, Error> {
@@ -137,16 +179,28 @@ impl Tx {
             query = query.filter(sessions::Column::PlanId.eq(plan.as_str()));
         }
         let total = query.clone().count(self.db()).await?;
-        let sessions = query
+        if let Some((at, id)) = &filter.after {
+            query = query.filter(Condition::any().add(sessions::Column::LastActiveAt.lt(*at)).add(
+                Condition::all().add(sessions::Column::LastActiveAt.eq(*at)).add(sessions::Column::Id.lt(id.as_str())),
+            ));
+        }
+        let rows: Vec<SummaryRow> = query
+            .select_only()
+            .column(sessions::Column::Id)
+            .column(sessions::Column::PlanId)
+            .column(sessions::Column::AgentType)
+            .column(sessions::Column::Status)
+            .column_as(Expr::col(sessions::Column::HandoffNotes).is_not_null(), "has_handoff")
+            .column(sessions::Column::StartedAt)
+            .column(sessions::Column::LastActiveAt)
+            .column(sessions::Column::EndedAt)
             .order_by_desc(sessions::Column::LastActiveAt)
             .order_by_desc(sessions::Column::Id)
-            .offset(filter.offset)
             .limit(filter.limit)
+            .into_tuple()
             .all(self.db())
-            .await?
-            .into_iter()
-            .map(from_row)
-            .collect::<Result<_, _>>()?;
+            .await?;
+        let sessions = rows.into_iter().map(summary_from_row).collect::<Result<_, _>>()?;
         Ok(SessionPage { sessions, total })
     }
 
@@ -185,31 +239,6 @@ impl Tx {
         Ok(())
     }
 
-    /// A session's work log, oldest first.
-    ///
-    /// # Errors
-    /// [`Error::Database`] or [`Error::Corrupt`].
-    pub async fn log_entries(&self, session: &SessionId) -> Result<Vec<LogEntry>, Error> {
-        log::Entity::find()
-            .filter(log::Column::SessionId.eq(session.as_str()))
-            .order_by_asc(log::Column::Id)
-            .all(self.db())
-            .await?
-            .into_iter()
-            .map(|row| {
-                Ok(LogEntry {
-                    session_id: session.clone(),
-                    kind: parse::<LogType>("type", &row.kind)
-                        .map_err(|e| corrupt("session_log_entries", &row.id, e))?,
-                    message: row.message,
-                    data: JsonText::from_trusted(row.data),
-                    created_at: row.created_at,
-                    id: row.id,
-                })
-            })
-            .collect()
-    }
-
     /// Records an artifact.
     ///
     /// # Errors
@@ -227,30 +256,115 @@ impl Tx {
         .await?;
         Ok(())
     }
+}
 
-    /// A session's artifacts, oldest first.
+fn log_from_row(session: &SessionId, row: log::Model) -> Result<LogEntry, Error> {
+    Ok(LogEntry {
+        session_id: session.clone(),
+        kind: parse::<LogType>("type", &row.kind).map_err(|e| corrupt("session_log_entries", &row.id, e))?,
+        message: row.message,
+        data: JsonText::from_trusted(row.data),
+        created_at: row.created_at,
+        id: row.id,
+    })
+}
+
+fn artifact_from_row(session: &SessionId, row: artifacts::Model) -> Result<Artifact, Error> {
+    Ok(Artifact {
+        session_id: session.clone(),
+        action: parse::<ArtifactAction>("action", &row.action).map_err(|e| corrupt("session_artifacts", &row.id, e))?,
+        path: row.path,
+        description: row.description,
+        created_at: row.created_at,
+        id: row.id,
+    })
+}
+
+impl Tx {
+    /// Up to `limit` of a session's work-log entries, newest first, optionally of one type
+    /// and only those older than the entry `before` (keyset paging by id).
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Corrupt`].
-    pub async fn artifacts(&self, session: &SessionId) -> Result<Vec<Artifact>, Error> {
-        artifacts::Entity::find()
-            .filter(artifacts::Column::SessionId.eq(session.as_str()))
-            .order_by_asc(artifacts::Column::Id)
+    pub async fn log_page(
+        &self,
+        session: &SessionId,
+        kind: Option<LogType>,
+        before: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<LogEntry>, Error> {
+        let mut query = log::Entity::find().filter(log::Column::SessionId.eq(session.as_str()));
+        if let Some(kind) = kind {
+            query = query.filter(log::Column::Kind.eq(kind.as_str()));
+        }
+        if let Some(before) = before {
+            query = query.filter(log::Column::Id.lt(before));
+        }
+        query
+            .order_by_desc(log::Column::Id)
+            .limit(limit)
             .all(self.db())
             .await?
             .into_iter()
-            .map(|row| {
-                Ok(Artifact {
-                    session_id: session.clone(),
-                    action: parse::<ArtifactAction>("action", &row.action)
-                        .map_err(|e| corrupt("session_artifacts", &row.id, e))?,
-                    path: row.path,
-                    description: row.description,
-                    created_at: row.created_at,
-                    id: row.id,
-                })
+            .map(|row| log_from_row(session, row))
+            .collect()
+    }
+
+    /// How many work-log entries a session has of each type (types without entries are left
+    /// out).
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Corrupt`].
+    pub async fn log_counts(&self, session: &SessionId) -> Result<Vec<(LogType, u64)>, Error> {
+        let rows: Vec<(String, i64)> = log::Entity::find()
+            .select_only()
+            .column(log::Column::Kind)
+            .column_as(log::Column::Id.count(), "count")
+            .filter(log::Column::SessionId.eq(session.as_str()))
+            .group_by(log::Column::Kind)
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        rows.into_iter()
+            .map(|(kind, count)| {
+                let kind =
+                    parse::<LogType>("type", &kind).map_err(|e| corrupt("session_log_entries", session.as_str(), e))?;
+                Ok((kind, u64::try_from(count).unwrap_or(0)))
             })
             .collect()
+    }
+
+    /// Up to `limit` of a session's artifacts, newest first, only those older than the
+    /// artifact `before` (keyset paging by id).
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Corrupt`].
+    pub async fn artifact_page(
+        &self,
+        session: &SessionId,
+        before: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Artifact>, Error> {
+        let mut query = artifacts::Entity::find().filter(artifacts::Column::SessionId.eq(session.as_str()));
+        if let Some(before) = before {
+            query = query.filter(artifacts::Column::Id.lt(before));
+        }
+        query
+            .order_by_desc(artifacts::Column::Id)
+            .limit(limit)
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(|row| artifact_from_row(session, row))
+            .collect()
+    }
+
+    /// How many artifacts a session has.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn artifact_count(&self, session: &SessionId) -> Result<u64, Error> {
+        Ok(artifacts::Entity::find().filter(artifacts::Column::SessionId.eq(session.as_str())).count(self.db()).await?)
     }
 }
 

@@ -64,7 +64,8 @@ impl Tx {
         states::Entity::find_by_id((plan.to_string(), key.to_string())).one(self.db()).await?.map(from_row).transpose()
     }
 
-    /// A page of a plan's values, by key, optionally of one category; with the total.
+    /// A page of a plan's values, by key, optionally of one category, only keys after
+    /// `after` (keyset paging); with the total of the category.
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Corrupt`].
@@ -72,7 +73,7 @@ impl Tx {
         &self,
         plan: &PlanId,
         category: Option<&str>,
-        offset: u64,
+        after: Option<&StateKey>,
         limit: u64,
     ) -> Result<(Vec<StateEntry>, u64), Error> {
         let mut query = states::Entity::find().filter(states::Column::PlanId.eq(plan.as_str()));
@@ -80,9 +81,11 @@ impl Tx {
             query = query.filter(states::Column::Category.eq(category));
         }
         let total = query.clone().count(self.db()).await?;
+        if let Some(after) = after {
+            query = query.filter(states::Column::Key.gt(after.as_str()));
+        }
         let entries = query
             .order_by_asc(states::Column::Key)
-            .offset(offset)
             .limit(limit)
             .all(self.db())
             .await?

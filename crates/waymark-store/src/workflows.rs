@@ -1061,9 +1061,13 @@ impl EngineStore for Store {
         if let Some(workflow_type) = &filter.workflow_type {
             query = query.filter(runs::Column::WorkflowType.eq(workflow_type.as_str()));
         }
+        if let Some((at, run_id)) = &filter.after {
+            query = query.filter(Condition::any().add(runs::Column::UpdatedAt.lt(*at)).add(
+                Condition::all().add(runs::Column::UpdatedAt.eq(*at)).add(runs::Column::RunId.lt(run_id.as_str())),
+            ));
+        }
         query
             .order_by_desc(runs::Column::UpdatedAt)
-            .order_by_desc(runs::Column::CreatedAt)
             .order_by_desc(runs::Column::RunId)
             .limit(filter.limit)
             .all(&self.read)

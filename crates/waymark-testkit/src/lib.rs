@@ -127,6 +127,11 @@ impl TestService {
         Service::open_with_clock(config, self.clock.clone()).await.expect("a second service on the test database")
     }
 
+    /// The database the service runs on (to fill it in bulk through `waymark_store`).
+    pub fn database(&self) -> &DatabaseConfig {
+        &self.db.config
+    }
+
     /// Owner access to a workspace, creating it if needed.
     pub async fn principal(&self, workspace: &str) -> Principal {
         self.service.ensure_workspace(workspace).await.expect("workspace");

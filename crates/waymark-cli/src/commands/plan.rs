@@ -9,11 +9,11 @@ use waymark_core::{Service, Transport};
 use super::{Failure, Outcome};
 use crate::args::PlanCommand;
 use crate::exit;
-use crate::render::{json as print_json, table};
+use crate::render::{json as print_json, next_page, table};
 
 pub(super) async fn run(service: &Service, cmd: &PlanCommand, json: bool, out: &mut dyn Write) -> Outcome {
     match cmd {
-        PlanCommand::List { workspace, status, include_archived, limit } => {
+        PlanCommand::List { workspace, status, include_archived, limit, cursor } => {
             let me = service.owner_principal(workspace, Transport::Cli).await?;
             let status = match status {
                 Some(raw) => Some(
@@ -25,7 +25,7 @@ pub(super) async fn run(service: &Service, cmd: &PlanCommand, json: bool, out: &
                 status,
                 include_archived: Some(*include_archived),
                 limit: Some((*limit).clamp(1, 1000)),
-                cursor: None,
+                cursor: cursor.clone(),
             };
             let list = service.plan_list(&me, params).await?;
             if json {
@@ -57,15 +57,27 @@ pub(super) async fn run(service: &Service, cmd: &PlanCommand, json: bool, out: &
                 if list.plans.is_empty() {
                     writeln!(out, "No plans in workspace {workspace}.")?;
                 }
+                next_page(out, list.next_cursor.as_deref())?;
             }
         }
-        PlanCommand::Show { slug, workspace } => {
+        PlanCommand::Show { slug, workspace, cursor } => {
             let me = service.owner_principal(workspace, Transport::Cli).await?;
             let format = if json { PlanFormat::Json } else { PlanFormat::Markdown };
-            let view = service.plan_get(&me, PlanGetParams { slug: slug.clone(), format: Some(format) }).await?;
-            match (view.plan, view.markdown) {
-                (Some(plan), _) => print_json(out, &plan)?,
-                (None, Some(markdown)) => write!(out, "{markdown}")?,
+            let params = PlanGetParams { slug: slug.clone(), format: Some(format), cursor: cursor.clone() };
+            let view = service.plan_get(&me, params).await?;
+            match (&view.plan, &view.markdown) {
+                (Some(plan), _) => {
+                    // The plan itself, as before; on a large plan also where the next page starts.
+                    let mut plan = serde_json::to_value(plan).map_err(|e| Failure::Usage(e.to_string()))?;
+                    if let (Some(next), Some(fields)) = (&view.next_cursor, plan.as_object_mut()) {
+                        fields.insert("next_cursor".into(), Value::String(next.clone()));
+                    }
+                    print_json(out, &plan)?;
+                }
+                (None, Some(markdown)) => {
+                    write!(out, "{markdown}")?;
+                    next_page(out, view.next_cursor.as_deref())?;
+                }
                 (None, None) => {}
             }
         }

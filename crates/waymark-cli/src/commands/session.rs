@@ -4,13 +4,13 @@ use std::io::Write;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use waymark_core::session::{SessionIdParams, SessionListParams};
+use waymark_core::session::{SessionListParams, SessionReplayParams};
 use waymark_core::{Service, Transport};
 
 use super::{Failure, Outcome};
 use crate::args::SessionCommand;
 use crate::exit;
-use crate::render::{json as print_json, opt, table};
+use crate::render::{json as print_json, next_page, opt, table};
 
 fn text(value: &impl serde::Serialize) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
@@ -18,7 +18,7 @@ fn text(value: &impl serde::Serialize) -> String {
 
 pub(super) async fn run(service: &Service, cmd: &SessionCommand, json: bool, out: &mut dyn Write) -> Outcome {
     match cmd {
-        SessionCommand::List { workspace, status, plan, limit } => {
+        SessionCommand::List { workspace, status, plan, limit, cursor } => {
             let me = service.owner_principal(workspace, Transport::Cli).await?;
             let status = match status {
                 Some(raw) => Some(
@@ -30,7 +30,7 @@ pub(super) async fn run(service: &Service, cmd: &SessionCommand, json: bool, out
                 status,
                 plan_slug: plan.clone(),
                 limit: Some((*limit).clamp(1, 1000)),
-                cursor: None,
+                cursor: cursor.clone(),
             };
             let list = service.session_list(&me, params).await?;
             if json {
@@ -55,11 +55,13 @@ pub(super) async fn run(service: &Service, cmd: &SessionCommand, json: bool, out
                 if list.sessions.is_empty() {
                     writeln!(out, "No sessions in workspace {workspace}.")?;
                 }
+                next_page(out, list.next_cursor.as_deref())?;
             }
         }
         SessionCommand::Show { id, workspace } => {
             let me = service.owner_principal(workspace, Transport::Cli).await?;
-            let replay = service.session_replay(&me, SessionIdParams { session_id: id.clone() }).await?.replay_context;
+            let params = SessionReplayParams { session_id: id.clone(), ..SessionReplayParams::default() };
+            let replay = service.session_replay(&me, params).await?.replay_context;
             if json {
                 print_json(out, &replay)?;
                 return Ok(exit::SUCCESS);

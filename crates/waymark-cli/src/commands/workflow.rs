@@ -42,8 +42,8 @@ pub(super) async fn run(
     err: &mut dyn Write,
 ) -> Outcome {
     match cmd {
-        WorkflowCommand::List { workspace, recent, limit, status } => {
-            list(service, workspace, *recent, *limit, status.as_deref(), json, out).await
+        WorkflowCommand::List { workspace, recent, limit, status, cursor } => {
+            list(service, workspace, (*recent, cursor.clone()), *limit, status.as_deref(), json, out).await
         }
         WorkflowCommand::Start(args) => start(service, args, json, out, err).await,
         WorkflowCommand::Result { workflow_id, run, wait, workspace } => {
@@ -54,7 +54,8 @@ pub(super) async fn run(
                 wait_seconds: Some(*wait),
                 ..GetWorkflowResultParams::default()
             };
-            let view = service.get_workflow_result(&me, params).await?;
+            let mut view = service.get_workflow_result(&me, params.clone()).await?;
+            whole_output(service, &me, &params, &mut view).await?;
             if json {
                 print_json(out, &view)?;
             } else {
@@ -308,13 +309,35 @@ struct ReceiptView {
     command: CommandView,
 }
 
+/// An output too large for one MCP result comes in parts: an operator gets it whole.
+async fn whole_output(
+    service: &Service,
+    me: &Principal,
+    params: &GetWorkflowResultParams,
+    view: &mut WorkflowResultView,
+) -> Result<(), Failure> {
+    let Some(details) = view.details.as_mut() else { return Ok(()) };
+    let Some(mut text) = details.output_text.take() else { return Ok(()) };
+    let mut next = details.next_cursor.take();
+    while let Some(cursor) = next {
+        let part = GetWorkflowResultParams { cursor: Some(cursor), wait_seconds: None, ..params.clone() };
+        // A run gone between two parts: keep what the first result said.
+        let Some(part) = service.get_workflow_result(me, part).await?.details else { return Ok(()) };
+        text.push_str(part.output_text.as_deref().unwrap_or_default());
+        next = part.next_cursor;
+    }
+    details.output = Some(serde_json::from_str(&text).unwrap_or(Value::String(text)));
+    details.output_size_bytes = None;
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // list
 
 async fn list(
     service: &Service,
     workspace: &str,
-    recent: bool,
+    (recent, cursor): (bool, Option<String>),
     limit: u32,
     status: Option<&str>,
     json: bool,
@@ -322,7 +345,12 @@ async fn list(
 ) -> Outcome {
     let status = status.map(parse_status).transpose()?;
     let me = service.owner_principal(workspace, Transport::Cli).await?;
-    let params = ListWorkflowsParams { show_recent: recent || status.is_some(), limit: Some(limit), status };
+    let params = ListWorkflowsParams {
+        show_recent: recent || status.is_some() || cursor.is_some(),
+        limit: Some(limit),
+        status,
+        cursor,
+    };
     let list = service.list_workflows(&me, params).await?;
     if json {
         print_json(out, &list)?;
@@ -370,6 +398,7 @@ async fn list(
                 None => writeln!(out, "No workflow runs in workspace {workspace}.")?,
             }
         }
+        crate::render::next_page(out, list.next_cursor.as_deref())?;
     }
     Ok(exit::SUCCESS)
 }

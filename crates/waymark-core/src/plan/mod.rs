@@ -12,8 +12,10 @@ use waymark_domain::{
 use waymark_store::{PlanFilter, Tx};
 
 use crate::clock::iso;
+use crate::view::budget::{RESULT_BUDGET_BYTES, clip_opt, fill_by, json_len};
 use crate::view::{
-    PhaseArg, PhaseView, ProgressView, Status, document, next_cursor, object, parse_cursor, phase_view, progress,
+    PhaseArg, PhaseLimits, PhaseTasks, PhaseView, ProgressView, Status, TaskCounts, clipped_object, cursor, document,
+    object, phase_view, progress,
 };
 use crate::{ErrorCode, Principal, Service, ServiceError, ids};
 
@@ -22,6 +24,36 @@ pub(crate) struct Loaded {
     pub(crate) plan: Plan,
     pub(crate) phases: Vec<Phase>,
     pub(crate) tasks: Vec<Task>,
+}
+
+/// A plan with its phases and task counts, but not its tasks: what a read needs to show a
+/// plan of any size.
+pub(crate) struct Outline {
+    pub(crate) plan: Plan,
+    pub(crate) phases: Vec<Phase>,
+    pub(crate) counts: TaskCounts,
+}
+
+/// Finds a plan of the caller's workspace without its phases or tasks (locked for update in
+/// a PostgreSQL write).
+pub(crate) async fn find(tx: &Tx, principal: &Principal, slug: &str) -> Result<Plan, ServiceError> {
+    let parsed = Slug::parse(slug).map_err(|_| plan_not_found(slug))?;
+    tx.plan_by_slug(&principal.workspace_id, &parsed).await?.ok_or_else(|| plan_not_found(slug))
+}
+
+/// The most items a listing page holds: `limit`, but never more than could fit the budget at
+/// 200 bytes each (320), so a page never reads rows it cannot show.
+pub(crate) fn page_limit(limit: u32) -> usize {
+    (limit as usize).min(RESULT_BUDGET_BYTES / 200)
+}
+
+/// Loads a plan's outline (no lock).
+pub(crate) async fn outline(tx: &Tx, principal: &Principal, slug: &str) -> Result<Outline, ServiceError> {
+    let parsed = Slug::parse(slug).map_err(|_| plan_not_found(slug))?;
+    let plan = tx.plan_by_slug(&principal.workspace_id, &parsed).await?.ok_or_else(|| plan_not_found(slug))?;
+    let phases = tx.phases_of(&plan.id).await?;
+    let counts = TaskCounts::new(tx.task_counts_of(&plan.id).await?);
+    Ok(Outline { plan, phases, counts })
 }
 
 /// "Plan not found: {slug}" (the original's wording).
@@ -118,6 +150,9 @@ pub struct PlanGetParams {
     pub slug: String,
     /// `json` (default) or `markdown`.
     pub format: Option<PlanFormat>,
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
+    pub cursor: Option<String>,
 }
 
 /// Result of `plan_get`: `plan` for JSON, `markdown` for markdown.
@@ -129,6 +164,12 @@ pub struct PlanGetView {
     /// The plan as markdown (format `markdown`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub markdown: Option<String>,
+    /// Pass as `cursor` (same slug and format) for the phases after this page; null when the
+    /// last phase is shown.
+    pub next_cursor: Option<String>,
+    /// True when this result does not hold the whole plan: more phases (`next_cursor`), a
+    /// phase's further tasks (its `tasks_next_cursor`, for phase_get), or a clipped text.
+    pub truncated: bool,
 }
 
 /// A plan with everything in it.
@@ -173,8 +214,8 @@ pub struct PlanListParams {
     /// Page size, 1-1000 (default 50).
     #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[schemars(length(max = 64))]
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
     pub cursor: Option<String>,
 }
 
@@ -187,6 +228,8 @@ pub struct PlanListView {
     pub total: u64,
     /// Pass as `cursor` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
+    /// True when more plans follow (`next_cursor`).
+    pub truncated: bool,
 }
 
 /// A plan in a listing.
@@ -360,24 +403,77 @@ pub(crate) fn new_tasks(
         .collect()
 }
 
-/// The whole plan as a view.
-pub(crate) fn plan_view(loaded: &Loaded) -> PlanView {
-    let Loaded { plan, phases, tasks } = loaded;
+/// How `plan_get` bounds each phase: its first 50 tasks within 6,000 bytes, texts clipped.
+const PLAN_PHASE_LIMITS: PhaseLimits =
+    PhaseLimits { tasks: 50, task_bytes: 6_000, task_text_bytes: 300, text_bytes: 600 };
+/// Bytes of a plan's description in `plan_get`.
+const PLAN_DESCRIPTION_BYTES: usize = 4_000;
+/// Bytes of a plan's context in `plan_get`.
+const PLAN_CONTEXT_BYTES: usize = 16_000;
+/// Bytes of a plan's metadata in `plan_get`.
+const PLAN_METADATA_BYTES: usize = 4_000;
+/// Room kept for the fields set after a page is measured (cursors, flags).
+pub(crate) const SLACK_BYTES: usize = 1_500;
+/// How many phases' first tasks one query reads.
+const PHASE_BATCH: usize = 8;
+
+/// The plan's fields without phases, bounded.
+fn plan_header(o: &Outline, truncated: &mut bool) -> PlanView {
+    let plan = &o.plan;
     PlanView {
         slug: plan.slug.to_string(),
         title: plan.title.clone(),
-        description: plan.description.clone(),
+        description: clip_opt(plan.description.as_deref(), PLAN_DESCRIPTION_BYTES, truncated),
         status: Status(plan.status),
         current_phase: plan.current_phase,
         workspace_id: plan.workspace_id.to_string(),
-        progress: progress(phases, tasks),
-        context: object(&plan.context),
-        metadata: object(&plan.metadata),
-        phases: phases.iter().map(|p| phase_view(p, phases, tasks)).collect(),
+        progress: progress(&o.phases, &o.counts),
+        context: clipped_object(&plan.context, PLAN_CONTEXT_BYTES, truncated),
+        metadata: clipped_object(&plan.metadata, PLAN_METADATA_BYTES, truncated),
+        phases: Vec::new(),
         archived_at: plan.archived_at.map(iso),
         created_at: iso(plan.created_at),
         updated_at: iso(plan.updated_at),
     }
+}
+
+/// Phases of a plan, in order from `first` (an index into `o.phases`), as bounded views, while
+/// `fits` accepts them; reads only the first tasks of the phases it shows. Returns the views
+/// and whether phases were left.
+async fn phase_page(
+    tx: &Tx,
+    o: &Outline,
+    first: usize,
+    mut fits: impl FnMut(&PhaseView) -> bool,
+) -> Result<(Vec<PhaseView>, bool), ServiceError> {
+    let candidates = &o.phases[first.min(o.phases.len())..];
+    let mut views = Vec::new();
+    for batch in candidates.chunks(PHASE_BATCH) {
+        let ids: Vec<PhaseId> = batch.iter().map(|p| p.id.clone()).collect();
+        let shown = u32::try_from(PLAN_PHASE_LIMITS.tasks).unwrap_or(u32::MAX);
+        let tasks = tx.first_tasks_of(&ids, shown + 1).await?;
+        for p in batch {
+            let own: Vec<Task> = tasks.iter().filter(|t| t.phase_id == p.id).cloned().collect();
+            let unfinished = if o.counts.total_of(&p.id) > own.len() as u64 {
+                Some(tx.unfinished_task_names(&p.id, 21).await?)
+            } else {
+                None
+            };
+            let view = phase_view(
+                p,
+                &o.phases,
+                &o.counts,
+                PhaseTasks { tasks: own, more: false, unfinished },
+                PLAN_PHASE_LIMITS,
+            );
+            // The first phase is shown whatever its size, so paging always moves on.
+            if !fits(&view) && !views.is_empty() {
+                return Ok((views, true));
+            }
+            views.push(view);
+        }
+    }
+    Ok((views, false))
 }
 
 impl Service {
@@ -525,56 +621,132 @@ impl Service {
         }
     }
 
-    /// `plan_get`: the whole plan as JSON or markdown.
+    /// `plan_get`: the plan as JSON or markdown, bounded: the plan's fields, then its phases
+    /// in order with their first tasks, as many as fit the result budget; `next_cursor` pages
+    /// further phases and each phase's `tasks_next_cursor` its further tasks (phase_get).
     ///
     /// # Errors
-    /// `not_found` ("Plan not found: {slug}").
+    /// `not_found` ("Plan not found: {slug}"), `validation_error` for a bad cursor.
     pub async fn plan_get(&self, principal: &Principal, params: PlanGetParams) -> Result<PlanGetView, ServiceError> {
+        let after = cursor::decode_opt::<1>("phases", params.cursor.as_deref())?
+            .map(|[order]| cursor::parse_number(&order))
+            .transpose()?;
         let tx = self.store().read().await?;
-        let loaded = load(&tx, principal, &params.slug).await?;
-        Ok(match params.format.unwrap_or_default() {
-            PlanFormat::Json => PlanGetView { plan: Some(plan_view(&loaded)), markdown: None },
-            PlanFormat::Markdown => PlanGetView { plan: None, markdown: Some(markdown::render(&loaded)) },
-        })
+        let o = outline(&tx, principal, &params.slug).await?;
+        let first = after.map_or(0, |after| o.phases.iter().take_while(|p| u64::from(p.order) <= after).count());
+        let mut truncated = false;
+        match params.format.unwrap_or_default() {
+            PlanFormat::Json => {
+                let mut plan = plan_header(&o, &mut truncated);
+                let mut room = RESULT_BUDGET_BYTES.saturating_sub(json_len(&plan) + SLACK_BYTES);
+                let (phases, more) = phase_page(&tx, &o, first, |view| {
+                    let cost = json_len(view) + 1;
+                    let fits = cost <= room;
+                    room = room.saturating_sub(cost);
+                    fits
+                })
+                .await?;
+                let next_cursor =
+                    more.then(|| phases.last().map(|p| cursor::encode("phases", &[&p.order.to_string()]))).flatten();
+                truncated |= next_cursor.is_some() || phases.iter().any(|p| p.truncated);
+                plan.phases = phases;
+                Ok(PlanGetView { plan: Some(plan), markdown: None, next_cursor, truncated })
+            }
+            PlanFormat::Markdown => {
+                let mut out = markdown::header(&o, first > 0, &mut truncated);
+                let mut room = RESULT_BUDGET_BYTES.saturating_sub(json_len(&out) + SLACK_BYTES);
+                let mut rendered = Vec::new();
+                let (phases, more) = phase_page(&tx, &o, first, |view| {
+                    let text = markdown::phase(&params.slug, view);
+                    let cost = json_len(&text);
+                    let fits = cost <= room;
+                    room = room.saturating_sub(cost);
+                    if fits || rendered.is_empty() {
+                        rendered.push(text);
+                    }
+                    fits
+                })
+                .await?;
+                for text in rendered.iter().take(phases.len()) {
+                    out.push_str(text);
+                }
+                let next_cursor =
+                    more.then(|| phases.last().map(|p| cursor::encode("phases", &[&p.order.to_string()]))).flatten();
+                if let (Some(next), Some(last)) = (&next_cursor, phases.last()) {
+                    markdown::more_phases(
+                        &mut out,
+                        &params.slug,
+                        o.phases.len() - first - phases.len(),
+                        last.order,
+                        next,
+                    );
+                }
+                truncated |= next_cursor.is_some() || phases.iter().any(|p| p.truncated);
+                Ok(PlanGetView { plan: None, markdown: Some(markdown::finish(out)), next_cursor, truncated })
+            }
+        }
     }
 
-    /// `plan_list`: plans of the caller's workspace, most recently updated first, paged.
+    /// `plan_list`: plans of the caller's workspace, most recently updated first, paged by
+    /// `(updated_at, id)` and by the result budget.
     ///
     /// # Errors
     /// `validation_error` for a bad cursor.
     pub async fn plan_list(&self, principal: &Principal, params: PlanListParams) -> Result<PlanListView, ServiceError> {
-        let offset = parse_cursor(params.cursor.as_deref())?;
-        let limit = params.limit.unwrap_or(DEFAULT_PAGE).clamp(1, 1000);
+        let after = match cursor::decode_opt::<2>("plans", params.cursor.as_deref())? {
+            Some([at, id]) => Some((
+                cursor::parse_time(&at)?,
+                PlanId::parse(&id).ok_or_else(|| {
+                    ServiceError::validation(
+                        "cursor is invalid; pass the next_cursor of a previous page of the same list",
+                    )
+                })?,
+            )),
+            None => None,
+        };
+        let limit = page_limit(params.limit.unwrap_or(DEFAULT_PAGE).clamp(1, 1000));
         let filter = PlanFilter {
             status: params.status.map(|s| s.0),
             include_archived: params.include_archived.unwrap_or(false),
-            offset,
-            limit: u64::from(limit),
+            after,
+            limit: limit as u64 + 1,
         };
         let tx = self.store().read().await?;
         let page = tx.list_plans(&principal.workspace_id, &filter).await?;
         let ids: Vec<PlanId> = page.plans.iter().map(|p| p.id.clone()).collect();
         let phase_statuses = tx.phase_statuses_of(&ids).await?;
-        let task_statuses = tx.task_statuses_of(&ids).await?;
-        let plans = page
-            .plans
-            .iter()
-            .map(|p| {
-                let progress = waymark_domain::Progress::of_plan(
-                    phase_statuses.iter().filter(|(plan, _, _)| *plan == p.id).map(|(_, phase, s)| (phase, *s)),
-                    task_statuses.iter().filter(|(plan, _, _)| *plan == p.id).map(|(_, phase, s)| (phase, *s)),
-                );
+        let task_counts = tx.task_counts_of_plans(&ids).await?;
+        let summaries = page.plans.iter().map(|p| {
+            let counts = TaskCounts::new(
+                task_counts
+                    .iter()
+                    .filter(|(plan, _, _, _)| *plan == p.id)
+                    .map(|(_, phase, s, n)| (phase.clone(), *s, *n))
+                    .collect(),
+            );
+            let progress = crate::view::progress_of_statuses(
+                phase_statuses.iter().filter(|(plan, _, _)| *plan == p.id).map(|(_, phase, s)| (phase, *s)),
+                &counts,
+            );
+            (
                 PlanSummaryView {
                     slug: p.slug.to_string(),
                     title: p.title.clone(),
                     status: Status(p.status),
-                    progress: progress.into(),
+                    progress,
                     updated_at: iso(p.updated_at),
-                }
-            })
-            .collect::<Vec<_>>();
-        let next_cursor = next_cursor(offset, plans.len(), page.total);
-        Ok(PlanListView { plans, total: page.total, next_cursor })
+                },
+                (p.updated_at, p.id.clone()),
+            )
+        });
+        let (shown, more) = fill_by(summaries, limit, RESULT_BUDGET_BYTES - SLACK_BYTES, |(view, _)| json_len(view));
+        let next_cursor = if more {
+            shown.last().map(|(_, (at, id))| cursor::encode("plans", &[&cursor::time(*at), id.as_str()]))
+        } else {
+            None
+        };
+        let plans = shown.into_iter().map(|(view, _)| view).collect();
+        Ok(PlanListView { plans, total: page.total, truncated: next_cursor.is_some(), next_cursor })
     }
 
     /// `plan_update_status`: moves a plan through its status table.

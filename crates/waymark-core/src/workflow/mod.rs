@@ -24,10 +24,25 @@ pub use exposure::{Exposure, WorkflowsConfig, default_exposures};
 pub use operate::{ActivityView, AttemptView, OperatorCommand, RunEventsView, WorkflowShowView};
 
 use crate::clock::iso;
+use crate::plan::SLACK_BYTES;
+use crate::view::budget::{RESULT_BUDGET_BYTES, chunk, clip, clip_into, fill_by, json_len};
+use crate::view::cursor;
 use crate::{ErrorCode, Principal, Service, ServiceError};
 
 /// Payload previews in `get_workflow_history` are cut at this many bytes (the seed's 4096).
 pub const PAYLOAD_PREVIEW_LIMIT_BYTES: usize = 4096;
+
+/// The largest output (bytes of JSON) `get_workflow_result` returns whole; a larger one is
+/// read in parts of this size through `output_text` and `next_cursor`.
+pub const OUTPUT_BYTES: usize = 32_000;
+/// Bytes of a run's memo and search attributes in `get_workflow_result`.
+const METADATA_BYTES: usize = 4_000;
+/// Bytes of a failure's message in a result.
+const FAILURE_MESSAGE_BYTES: usize = 2_000;
+
+fn bad_cursor() -> ServiceError {
+    ServiceError::validation("cursor is invalid; pass the next_cursor of a previous page of the same list")
+}
 
 /// The most failures `get_workflow_history` returns (the seed's latest 5).
 const HISTORY_FAILURES: u64 = 5;
@@ -79,6 +94,9 @@ pub struct ListWorkflowsParams {
     pub limit: Option<u32>,
     /// Only recent runs in this status (one of `status_values`).
     pub status: Option<RunStatus>,
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
+    pub cursor: Option<String>,
 }
 
 /// One ordered argument of a workflow.
@@ -195,9 +213,13 @@ pub struct WorkflowListView {
     pub run_id_kind: String,
     /// Every run status, in order.
     pub status_values: Vec<RunStatus>,
-    /// Recent runs, newest first (only with `show_recent`).
+    /// Recent runs, most recently updated first (only with `show_recent`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recent_workflows: Option<Vec<RunSummaryView>>,
+    /// Pass as `cursor` (with `show_recent`) for the runs after this page; null on the last.
+    pub next_cursor: Option<String>,
+    /// True when more recent runs follow (`next_cursor`).
+    pub truncated: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,6 +325,9 @@ pub struct GetWorkflowResultParams {
     /// Wait up to this many seconds (0-25, default 0) for the run to close before answering.
     #[schemars(range(min = 0, max = 25))]
     pub wait_seconds: Option<u32>,
+    /// From `next_cursor`.
+    #[schemars(length(max = 1024))]
+    pub cursor: Option<String>,
 }
 
 /// A run's failure (`error` in get_workflow_result).
@@ -316,7 +341,7 @@ pub struct WorkflowErrorView {
     pub category: Option<FailureCategory>,
     /// The error's type.
     pub exception_type: Option<String>,
-    /// The error's message.
+    /// The error's message (clipped past 2,000 bytes, ending in `…`).
     pub message: String,
     /// Raised as non-retryable.
     pub non_retryable: Option<bool>,
@@ -358,18 +383,32 @@ pub struct RunDetailsView {
     pub wait_kind: Option<WaitKind>,
     /// Why its workflow task cannot progress (for example `nondeterminism`); a repair after a fix resumes it.
     pub task_problem: Option<TaskProblem>,
-    /// The output, when completed.
+    /// The output, when completed; past 32,000 bytes of JSON, the marker
+    /// `{"$truncated": true, "$size_bytes": N, "$preview": "…"}`, with the output's JSON text in
+    /// parts (`output_text`, `next_cursor`).
     pub output: Option<Value>,
+    /// Bytes of the output's JSON text (only when it comes in parts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_size_bytes: Option<u64>,
+    /// This part of the output's JSON text (only when it comes in parts; join the parts and
+    /// parse them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_text: Option<String>,
+    /// Pass as `cursor` (same workflow_id and run_id) for the next part of the output; null on
+    /// the last part or for an output shown whole.
+    pub next_cursor: Option<String>,
     /// The latest failure, when failed.
     pub error: Option<WorkflowErrorView>,
     /// The operator-facing key.
     pub business_key: Option<String>,
     /// Labels.
     pub visibility_labels: Labels,
-    /// Memo.
+    /// Memo (a `$truncated` marker past 4,000 bytes).
     pub memo: Metadata,
-    /// Search attributes.
+    /// Search attributes (a `$truncated` marker past 4,000 bytes).
     pub search_attributes: Metadata,
+    /// True when the output, memo, search attributes or error message was clipped.
+    pub truncated: bool,
     /// ISO-8601.
     pub created_at: Option<String>,
     /// ISO-8601.
@@ -477,7 +516,7 @@ pub struct FailureView {
     pub category: FailureCategory,
     /// The error's type.
     pub exception_type: String,
-    /// The error's message.
+    /// The error's message (clipped past 2,000 bytes, ending in `…`).
     pub message: String,
     /// Raised as non-retryable.
     pub non_retryable: bool,
@@ -504,7 +543,7 @@ pub struct HistoryDetailsView {
     pub running: bool,
     /// Events in the run's history.
     pub history_event_count: u64,
-    /// Events in this page.
+    /// Events in this page (fewer than `limit` when more would not fit the result).
     pub returned_event_count: u64,
     /// Whether this page ends at the newest event (false when paging back with a cursor).
     pub events_are_most_recent: bool,
@@ -518,6 +557,8 @@ pub struct HistoryDetailsView {
     pub failures: Vec<FailureView>,
     /// Pass as cursor for the events before this page; null at the first event.
     pub next_cursor: Option<String>,
+    /// True when events before this page exist (`next_cursor`).
+    pub truncated: bool,
 }
 
 /// Result of `get_workflow_history`. A run that does not exist is `found: false`.
@@ -601,10 +642,24 @@ impl Service {
                 updates: Vec::new(),
             })
             .collect();
-        let recent_workflows = if params.show_recent {
+        let after = match cursor::decode_opt::<2>("runs", params.cursor.as_deref())? {
+            Some([at, run_id]) => Some((cursor::parse_time(&at)?, RunId::parse(&run_id).map_err(|_| bad_cursor())?)),
+            None => None,
+        };
+        let mut view = WorkflowListView {
+            available_workflows,
+            allow_fqcn: false,
+            workflow_id_kind: WORKFLOW_ID_KIND.to_owned(),
+            run_id_kind: RUN_ID_KIND.to_owned(),
+            status_values: RunStatus::ALL.to_vec(),
+            recent_workflows: None,
+            next_cursor: None,
+            truncated: false,
+        };
+        if params.show_recent {
+            let limit = params.limit.unwrap_or(10).clamp(1, 50) as usize;
             let ns = namespace(principal);
-            let filter =
-                RunFilter { status: params.status, workflow_type: None, limit: u64::from(params.limit.unwrap_or(10)) };
+            let filter = RunFilter { status: params.status, workflow_type: None, after, limit: limit as u64 + 1 };
             let runs = self.engine().store().list_runs(&ns, &filter).await?;
             let mut current = std::collections::HashMap::new();
             let mut out = Vec::with_capacity(runs.len());
@@ -614,20 +669,19 @@ impl Service {
                     current.insert(run.instance_id.clone(), instance.and_then(|i| i.current_run_id));
                 }
                 let is_current = current.get(&run.instance_id).and_then(Option::as_ref) == Some(&run.run_id);
-                out.push(self.run_summary(&run, is_current));
+                out.push((self.run_summary(&run, is_current), run.updated_at));
             }
-            Some(out)
-        } else {
-            None
-        };
-        Ok(WorkflowListView {
-            available_workflows,
-            allow_fqcn: false,
-            workflow_id_kind: WORKFLOW_ID_KIND.to_owned(),
-            run_id_kind: RUN_ID_KIND.to_owned(),
-            status_values: RunStatus::ALL.to_vec(),
-            recent_workflows,
-        })
+            let room = RESULT_BUDGET_BYTES.saturating_sub(json_len(&view) + SLACK_BYTES);
+            let (shown, more) = fill_by(out, limit, room, |(run, _)| json_len(run));
+            view.next_cursor = if more {
+                shown.last().map(|(run, at)| cursor::encode("runs", &[&cursor::time(*at), &run.run_id]))
+            } else {
+                None
+            };
+            view.truncated = view.next_cursor.is_some();
+            view.recent_workflows = Some(shown.into_iter().map(|(run, _)| run).collect());
+        }
+        Ok(view)
     }
 
     fn run_summary(&self, run: &RunRecord, is_current_run: bool) -> RunSummaryView {
@@ -807,6 +861,7 @@ impl Service {
         params: GetWorkflowResultParams,
     ) -> Result<WorkflowResultView, ServiceError> {
         let ns = namespace(principal);
+        let from = cursor::decode_opt::<2>("output", params.cursor.as_deref())?;
         let not_found = |params: &GetWorkflowResultParams| WorkflowResultView {
             found: false,
             workflow_id: params.workflow_id.clone(),
@@ -825,6 +880,7 @@ impl Service {
             }
         }
         let current = self.current_run_id(&ns, &run).await?;
+        let mut truncated = false;
         let error = if run.status == RunStatus::Failed {
             let latest = self.engine().store().failures(&run.run_id, 10).await?;
             let run_failure = latest.into_iter().find(|f| f.source_kind != "workflow_task");
@@ -843,7 +899,7 @@ impl Service {
                     source_id: f.source_id,
                     category: Some(f.category),
                     exception_type: Some(f.exception_type),
-                    message: f.message,
+                    message: clip_into(&f.message, FAILURE_MESSAGE_BYTES, &mut truncated),
                     non_retryable: Some(f.non_retryable),
                     handled: Some(f.handled),
                 },
@@ -868,6 +924,11 @@ impl Service {
         } else {
             None
         };
+        let memo = clip_metadata(run.memo.clone(), &mut truncated);
+        let search_attributes = clip_metadata(run.search_attributes.clone(), &mut truncated);
+        let output = if run.status == RunStatus::Completed { run.output.clone() } else { None };
+        let (output, output_size_bytes, output_text, next_cursor) =
+            output_parts(output, &run.run_id, from, &mut truncated)?;
         Ok(WorkflowResultView {
             found: true,
             workflow_id: params.workflow_id.clone(),
@@ -883,12 +944,16 @@ impl Service {
                 closed_reason: run.closed_reason,
                 wait_kind: run.wait_kind,
                 task_problem: run.task_problem,
-                output: if run.status == RunStatus::Completed { run.output.clone() } else { None },
+                output,
+                output_size_bytes,
+                output_text,
+                next_cursor,
                 error,
                 business_key: run.business_key.clone(),
                 visibility_labels: run.visibility_labels.clone(),
-                memo: run.memo.clone(),
-                search_attributes: run.search_attributes.clone(),
+                memo,
+                search_attributes,
+                truncated,
                 created_at: Some(iso(run.created_at)),
                 updated_at: Some(iso(run.updated_at)),
                 started_at: run.started_at.map(iso),
@@ -925,8 +990,14 @@ impl Service {
         let limit = u64::from(params.limit.unwrap_or(50).clamp(1, 100));
         let store = self.engine().store();
         let events = store.history_page(&run.run_id, before, limit).await?;
-        let failures = store.failures(&run.run_id, HISTORY_FAILURES).await?;
+        let failures: Vec<FailureView> =
+            store.failures(&run.run_id, HISTORY_FAILURES).await?.into_iter().map(failure_view).collect();
         let current = self.current_run_id(&ns, &run).await?;
+        // The page keeps the newest events that fit the result (oldest first, as recorded).
+        let room = RESULT_BUDGET_BYTES.saturating_sub(json_len(&failures) + HISTORY_HEADER_BYTES + SLACK_BYTES);
+        let views = events.iter().rev().map(|e| history_event_view(e, params.include_payloads));
+        let (mut events, _) = fill_by(views, usize::MAX, room, json_len);
+        events.reverse();
         let next_cursor = events.first().filter(|e| e.sequence > 1).map(|e| format!("s{}", e.sequence));
         Ok(WorkflowHistoryView {
             found: true,
@@ -945,8 +1016,9 @@ impl Service {
                 events_are_most_recent: before.is_none(),
                 payloads_included: params.include_payloads,
                 payload_preview_limit_bytes: PAYLOAD_PREVIEW_LIMIT_BYTES as u64,
-                events: events.iter().map(|e| history_event_view(e, params.include_payloads)).collect(),
-                failures: failures.into_iter().map(failure_view).collect(),
+                events,
+                failures,
+                truncated: next_cursor.is_some(),
                 next_cursor,
             }),
         })
@@ -1037,6 +1109,57 @@ fn workflow_input(
     Ok(Value::Object(input))
 }
 
+/// Bytes of a history result besides its events and failures (ids, counts, flags).
+const HISTORY_HEADER_BYTES: usize = 1_500;
+
+/// A memo or search attributes as a result shows them: whole up to 4,000 bytes, else the
+/// `$truncated` marker (an object too, so the field keeps its type).
+fn clip_metadata(metadata: Metadata, truncated: &mut bool) -> Metadata {
+    let map: Map<String, Value> = metadata.into_iter().collect();
+    crate::view::budget::clip_object(map, METADATA_BYTES, truncated).into_iter().collect()
+}
+
+/// A run's output as `get_workflow_result` shows it: `(output, output_size_bytes,
+/// output_text, next_cursor)`.
+type OutputParts = (Option<Value>, Option<u64>, Option<String>, Option<String>);
+
+/// The output whole up to [`OUTPUT_BYTES`], else the marker and the part of its JSON text from
+/// the cursor's offset.
+fn output_parts(
+    output: Option<Value>,
+    run_id: &RunId,
+    from: Option<[String; 2]>,
+    truncated: &mut bool,
+) -> Result<OutputParts, ServiceError> {
+    let offset = match &from {
+        Some([of_run, offset]) if of_run == run_id.as_str() => {
+            Some(usize::try_from(cursor::parse_number(offset)?).map_err(|_| bad_cursor())?)
+        }
+        Some(_) => return Err(bad_cursor()),
+        None => None,
+    };
+    let Some(output) = output else {
+        return match offset {
+            Some(_) => Err(bad_cursor()),
+            None => Ok((None, None, None, None)),
+        };
+    };
+    let (shown, cut) = crate::view::budget::clip_json(output.clone(), OUTPUT_BYTES);
+    if !cut && offset.is_none() {
+        return Ok((Some(shown), None, None, None));
+    }
+    *truncated = true;
+    let (marker, _) = crate::view::budget::clip_json(output.clone(), 600);
+    let text = output.to_string();
+    let start = offset.unwrap_or(0);
+    if start >= text.len() {
+        return Err(bad_cursor());
+    }
+    let (part, rest) = chunk(&text, start, OUTPUT_BYTES).ok_or_else(bad_cursor)?;
+    let next = rest.map(|at| cursor::encode("output", &[run_id.as_str(), &at.to_string()]));
+    Ok((Some(marker), Some(text.len() as u64), Some(part), next))
+}
+
 fn parse_history_cursor(raw: &str) -> Result<u64, ServiceError> {
     raw.strip_prefix('s').and_then(|n| n.parse::<u64>().ok()).filter(|n| *n >= 1).ok_or_else(|| {
         ServiceError::validation(format!("Invalid cursor [{raw}]: pass next_cursor from a previous page."))
@@ -1083,7 +1206,7 @@ pub(crate) fn failure_view(f: FailureRecord) -> FailureView {
         source_id: f.source_id,
         category: f.category,
         exception_type: f.exception_type,
-        message: f.message,
+        message: clip(&f.message, FAILURE_MESSAGE_BYTES).0,
         non_retryable: f.non_retryable,
         handled: f.handled,
         created_at: iso(f.created_at),

@@ -156,7 +156,15 @@ impl Service {
             run_id: Some(record.run_id.to_string()),
             ..GetWorkflowResultParams::default()
         };
-        let result = self.get_workflow_result(principal, params).await?;
+        let mut result = self.get_workflow_result(principal, params).await?;
+        // The operator's view shows the output whole, however large (the MCP result reads it
+        // in parts).
+        if let Some(details) = result.details.as_mut().filter(|d| d.output_text.is_some()) {
+            details.output = record.output.clone();
+            details.output_size_bytes = None;
+            details.output_text = None;
+            details.next_cursor = None;
+        }
         let store = self.engine().store();
         let activities = store.attempts(&record.run_id).await?;
         let failures = store.failures(&record.run_id, 10).await?;

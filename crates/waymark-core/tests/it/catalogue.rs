@@ -180,7 +180,7 @@ fn the_portability_rules_catch_what_strict_consumers_refuse() {
 }
 
 /// What one tool costs a client in `tools/list` bytes, split as the budget counts it.
-fn listed_bytes(tool: &waymark_core::Tool) -> (usize, usize) {
+pub(crate) fn listed_bytes(tool: &waymark_core::Tool) -> (usize, usize) {
     let seen_by_model =
         json!({ "name": tool.name, "description": tool.description, "inputSchema": *tool.input_schema });
     let whole = json!({

@@ -1,7 +1,11 @@
 //! Documentation generated from the code, kept in sync by tests (rust-analyzer's
 //! `ensure_file_contents`): locally a stale file is rewritten and the test fails once so the
 //! change gets committed; in CI (`CI` set) a stale file just fails.
+//!
+//! docs/tools.md is written by the budget test (`budget.rs`), which measures the result sizes
+//! it shows: `cargo test -p waymark-core --test it budget`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::PathBuf;
 
@@ -113,10 +117,60 @@ fn result_fields(schema: &Value, prefix: &str, depth: usize, out: &mut Vec<(Stri
     }
 }
 
-fn render_tools(service: &waymark_core::Service) -> String {
+/// Measured result sizes: tool → `(case, bytes)`.
+pub(crate) type Sizes = BTreeMap<&'static str, Vec<(&'static str, usize)>>;
+
+const CONVENTIONS: &str = "\
+## Result budget and paging
+
+An agent pays for every byte of a result with its context window, and clients cap what they \
+accept, so every result is bounded, whatever the data behind it.
+
+- **The budget.** A result takes at most 64,000 bytes: 16,000 tokens, counting 4 bytes a token \
+(`waymark_core::view::RESULT_BUDGET_BYTES`). What is counted is the text content block, which is \
+the compact JSON of `structuredContent`; MCP sends both, and a client hands its model one of them. \
+The budget test fills a workspace to the schema's limits and checks every tool against it; the \
+sizes it measured are at the end of this page.
+- **Lists** take `limit` (the most items on a page) and `cursor`, and return `next_cursor` \
+(`null` on the last page). A page holds fewer than `limit` items when more would not fit the \
+budget (and never more than 320); `next_cursor` then continues right after the last item shown. Cursors are opaque: pass \
+`next_cursor` back unchanged, with the same filters. They name the sort key of the last item \
+shown, so items added meanwhile never shift a page; an item that changes while you page moves \
+to its new place (plans, sessions and runs are listed by recency). A cursor that does not decode, \
+or comes from another list, is `validation_error`.
+- **Orders.** `plan_list`: most recently updated first. `session_list`: most recently active \
+first. `state_list`: by key. `template_list`: by slug. `list_workflows` recent runs: most \
+recently updated first. `plan_get`: phases by order, each with its first tasks; \
+`phase_get`: tasks by position. Work-log entries (`recent_actions`) are newest first; \
+checkpoints, artifacts and the newest entries of one kind show the newest ones, oldest first, \
+and page back to older ones. `get_workflow_history` pages backwards from the newest event.
+- **A second list in one tool** has its own pair: `checkpoints_cursor` / \
+`checkpoints_next_cursor` (`phase_get`), `artifacts_cursor` / `artifacts_next_cursor` \
+(`session_replay`). A `plan_get` phase's `tasks_next_cursor` is the `cursor` of `phase_get` for \
+that phase. `session_replay` with `type` pages the entries of one kind.
+- **`truncated: true`** on a result means it does not hold everything there is: a further page, \
+or something clipped; `next_cursor` (or `hint`) says how to get the rest. An item with \
+`truncated: true` had a field clipped.
+- **Clipping.** A long text is cut on a character boundary and ends with `…`. A JSON object too \
+large for its place is replaced by the marker `{\"$truncated\": true, \"$size_bytes\": N, \
+\"$preview\": \"<its JSON text, cut>\"}`. Items of lists show 600 bytes of each text and JSON field; \
+a task result 8,000 bytes of its description and notes; `plan_get` 4,000 bytes of the plan's \
+description, 16,000 of its context and 4,000 of its metadata; session results 2,000 bytes of \
+the session's context, summaries and handoff notes (the first 20 next steps and blockers, 300 \
+bytes each); `get_workflow_result` 4,000 bytes of memo and search attributes and 2,000 of an \
+error message. Everything is stored whole; only results are bounded.
+- **A single large value** the caller asked for by key comes whole up to a size that fits \
+(`state_get`: 40,000 bytes of JSON; `get_workflow_result` output: 32,000), and in parts above \
+it: the value is then the `$truncated` marker, `value_text` / `output_text` holds the next part \
+of its JSON text, and `next_cursor` (passed as `cursor`) reads the part after; join the parts \
+and parse them.
+
+";
+
+fn render_tools(service: &waymark_core::Service, sizes: &Sizes) -> String {
     let mut out = String::from(
         "# Tool reference\n\n\
-         Generated from the tool catalogue by `cargo test -p waymark-core --test it docs`; do not edit by hand.\n\n\
+         Generated from the tool catalogue by `cargo test -p waymark-core --test it budget`; do not edit by hand.\n\n\
          Every tool returns `structuredContent = {\"success\": true, ...}` on success and \
          `{\"success\": false, \"error\", \"code\", \"details\"?}` with `isError: true` on failure \
          (see [error-codes.md](error-codes.md)).\n\n\
@@ -139,6 +193,7 @@ fn render_tools(service: &waymark_core::Service) -> String {
          `/mcp` (what the model sees) stay within 24 KB, and the whole `tools/list` within 48 KB; \
          `catalogue::tools_list_fits_its_budget` holds them.\n\n",
     );
+    out.push_str(CONVENTIONS);
     let tools = service.catalogue().tools();
     out.push_str("| tool | category | scope | read-only | description |\n|---|---|---|---|---|\n");
     for t in tools {
@@ -198,13 +253,48 @@ fn render_tools(service: &waymark_core::Service) -> String {
             }
         }
     }
+    render_sizes(&mut out, service, sizes);
     out
 }
 
-#[tokio::test]
-async fn tools_reference_is_generated_from_the_catalogue() {
+/// The result sizes the budget test measured, one row per case, in catalogue order.
+fn render_sizes(out: &mut String, service: &waymark_core::Service, sizes: &Sizes) {
+    let budget = waymark_core::view::RESULT_BUDGET_BYTES;
+    let _ = write!(
+        out,
+        "\n## Result sizes\n\n\
+         Measured by the budget test on a workspace filled to the schema's limits (see \
+         `crates/waymark-core/tests/it/budget.rs` for the fill); the budget is {budget} bytes \
+         (16,000 tokens at 4 bytes a token).\n\n\
+         | tool | case | bytes | tokens (bytes ÷ 4) | of the budget |\n|---|---|---|---|---|\n"
+    );
+    for tool in service.catalogue().tools() {
+        for (case, bytes) in sizes.get(tool.name).into_iter().flatten() {
+            let case = if case.is_empty() { "default arguments" } else { case };
+            let _ = writeln!(out, "| `{}` | {case} | {bytes} | {} | {}% |", tool.name, bytes / 4, bytes * 100 / budget);
+        }
+    }
+    let (model_budget, whole_budget) = (crate::catalogue::MODEL_VISIBLE_BUDGET, crate::catalogue::TOOLS_LIST_BUDGET);
+    let _ = write!(
+        out,
+        "\nWhat each tool costs in `tools/list` (the budgets: {model_budget} bytes the model sees, names, \
+         descriptions and input schemas; {whole_budget} bytes in all; `catalogue::tools_list_fits_its_budget`):\n\n\
+         | tool | seen by the model | whole entry |\n|---|---|---|\n"
+    );
+    let (mut model, mut whole) = (0, 0);
+    for tool in service.catalogue().tools() {
+        let (m, w) = crate::catalogue::listed_bytes(tool);
+        model += m;
+        whole += w;
+        let _ = writeln!(out, "| `{}` | {m} | {w} |", tool.name);
+    }
+    let _ = writeln!(out, "| all tools | {model} | {whole} |");
+}
+
+/// Regenerates docs/tools.md from the catalogue and the measured sizes (see the module docs).
+pub(crate) async fn ensure_tools_reference(sizes: &Sizes) {
     let t = TestService::start(Backend::Sqlite).await;
-    ensure_file_contents("docs/tools.md", &render_tools(&t.service));
+    ensure_file_contents("docs/tools.md", &render_tools(&t.service, sizes));
     t.finish().await;
 }
 

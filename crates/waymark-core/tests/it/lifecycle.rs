@@ -68,7 +68,7 @@ async fn plan_lifecycle(t: &TestService) {
         .unwrap();
     snap("lifecycle_01_create", &created);
 
-    let get = |format| PlanGetParams { slug: slug.into(), format };
+    let get = |format| PlanGetParams { slug: slug.into(), format, ..PlanGetParams::default() };
     snap("lifecycle_02_get_draft", s.plan_get(&me, get(None)).await.unwrap());
 
     t.clock.advance(std::time::Duration::from_secs(60));
@@ -146,7 +146,18 @@ async fn plan_lifecycle(t: &TestService) {
     snap("lifecycle_13_get_markdown", s.plan_get(&me, get(Some(PlanFormat::Markdown))).await.unwrap());
     snap(
         "lifecycle_14_phase_get",
-        s.phase_get(&me, PhaseGetParams { plan_slug: slug.into(), phase: phase(1) }).await.unwrap(),
+        s.phase_get(
+            &me,
+            PhaseGetParams {
+                plan_slug: slug.into(),
+                phase: phase(1),
+                limit: None,
+                cursor: None,
+                checkpoints_cursor: None,
+            },
+        )
+        .await
+        .unwrap(),
     );
 
     let extra = PhaseAddParams {

@@ -1,11 +1,13 @@
 //! waymark-core through its public API, on SQLite and PostgreSQL.
 
+mod budget;
 mod catalogue;
 mod docs;
 mod fresh_database;
 mod histories;
 mod lifecycle;
 mod machinery;
+mod paging;
 mod sessions;
 mod state;
 mod templates;

@@ -197,7 +197,11 @@ pub(crate) async fn plan_listing_filters_orders_and_pages(store: &Store) {
     let all = tx.list_plans(&ws.id, &PlanFilter { limit: 50, ..PlanFilter::default() }).await.unwrap();
     assert_eq!(all.total, 3);
     assert_eq!(slugs(all), ["c", "b", "a"]);
-    let with_archived = PlanFilter { include_archived: true, limit: 2, offset: 1, ..PlanFilter::default() };
+    let first = PlanFilter { include_archived: true, limit: 1, ..PlanFilter::default() };
+    let first = tx.list_plans(&ws.id, &first).await.unwrap().plans.remove(0);
+    assert_eq!(first.slug.as_str(), "d");
+    let after = Some((first.updated_at, first.id));
+    let with_archived = PlanFilter { include_archived: true, limit: 2, after, ..PlanFilter::default() };
     let page = tx.list_plans(&ws.id, &with_archived).await.unwrap();
     assert_eq!(page.total, 4);
     assert_eq!(slugs(page), ["c", "b"]);
