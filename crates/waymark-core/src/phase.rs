@@ -40,7 +40,7 @@ pub(crate) fn find(loaded: &Loaded, phase: &PhaseRef) -> Result<usize, ServiceEr
 #[serde(deny_unknown_fields)]
 pub struct PhaseGetParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub plan_slug: String,
     /// The phase's 1-based order or its name.
     pub phase: PhaseArg,
@@ -86,11 +86,12 @@ pub struct PhaseDetailView {
 #[serde(deny_unknown_fields)]
 pub struct PhaseUpdateStatusParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub plan_slug: String,
     /// The phase's 1-based order or its name.
     pub phase: PhaseArg,
     /// The new status.
+    #[schemars(description = "")]
     pub status: Status<PhaseStatus>,
     /// Recorded as a checkpoint; for `blocked` and `skipped` also kept as the reason.
     #[schemars(length(max = 65535))]
@@ -137,7 +138,7 @@ pub struct PlanAfterView {
 #[serde(deny_unknown_fields)]
 pub struct PhaseAddCheckpointParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub plan_slug: String,
     /// The phase's 1-based order or its name.
     pub phase: PhaseArg,
@@ -167,7 +168,7 @@ pub struct PhaseCheckpointsView {
 #[serde(deny_unknown_fields)]
 pub struct PhaseAddParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub plan_slug: String,
     /// Name of the new phase.
     #[schemars(length(min = 1, max = 255))]

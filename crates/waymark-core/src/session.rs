@@ -298,7 +298,7 @@ impl From<SessionEndStatus> for SessionStatus {
 #[serde(deny_unknown_fields)]
 pub struct SessionEndParams {
     /// The session (`sess_…`).
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(description = "", length(min = 1, max = 64))]
     pub session_id: String,
     /// The final status.
     pub status: SessionEndStatus,
@@ -330,7 +330,7 @@ pub struct SessionEndedView {
 #[serde(deny_unknown_fields)]
 pub struct SessionLogParams {
     /// The session (`sess_…`).
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(description = "", length(min = 1, max = 64))]
     pub session_id: String,
     /// What happened.
     #[schemars(length(min = 1, max = 65535))]
@@ -357,7 +357,7 @@ pub struct SessionLogView {
 #[serde(deny_unknown_fields)]
 pub struct SessionHandoffParams {
     /// The session (`sess_…`).
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(description = "", length(min = 1, max = 64))]
     pub session_id: String,
     /// Where things stand.
     #[schemars(length(min = 1, max = 65535))]
@@ -384,7 +384,7 @@ pub struct SessionHandoffView {
 #[serde(deny_unknown_fields)]
 pub struct SessionIdParams {
     /// The session (`sess_…`).
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(description = "", length(min = 1, max = 64))]
     pub session_id: String,
 }
 
@@ -393,7 +393,7 @@ pub struct SessionIdParams {
 #[serde(deny_unknown_fields)]
 pub struct SessionReplayParams {
     /// The session (`sess_…`).
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(description = "", length(min = 1, max = 64))]
     pub session_id: String,
     /// Only entries of this type in `recent_actions`.
     #[serde(rename = "type")]
@@ -559,7 +559,7 @@ pub struct SessionContinueView {
 #[serde(deny_unknown_fields)]
 pub struct SessionArtifactParams {
     /// The session (`sess_…`).
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(description = "", length(min = 1, max = 64))]
     pub session_id: String,
     /// File path or other locator.
     #[schemars(length(min = 1, max = 1024))]

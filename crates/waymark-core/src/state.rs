@@ -71,7 +71,7 @@ impl StateView {
 #[serde(deny_unknown_fields)]
 pub struct StateSetParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub plan_slug: String,
     /// Key: 1-128 characters of letters, digits, '_', '.', ':' and '-'.
     #[schemars(length(min = 1, max = 128), pattern(r"^[A-Za-z0-9_.:-]+$"))]
@@ -101,7 +101,7 @@ pub struct StateSetView {
 #[serde(deny_unknown_fields)]
 pub struct StateKeyParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub plan_slug: String,
     /// Key.
     #[schemars(length(min = 1, max = 128))]
@@ -113,7 +113,7 @@ pub struct StateKeyParams {
 #[serde(deny_unknown_fields)]
 pub struct StateGetParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub plan_slug: String,
     /// Key.
     #[schemars(length(min = 1, max = 128))]
@@ -148,7 +148,7 @@ pub struct StateGetView {
 #[serde(deny_unknown_fields)]
 pub struct StateListParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub plan_slug: String,
     /// Only this category.
     #[schemars(length(min = 1, max = 64))]

@@ -15,7 +15,7 @@ use crate::{Principal, Service, ServiceError};
 #[serde(deny_unknown_fields)]
 pub struct TaskUpdateParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub plan_slug: String,
     /// The phase's 1-based order or name (needed with `task_index`).
     pub phase: Option<PhaseArg>,
@@ -37,7 +37,7 @@ pub struct TaskUpdateParams {
 #[serde(deny_unknown_fields)]
 pub struct TaskToggleParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub plan_slug: String,
     /// The phase's 1-based order or name (needed with `task_index`).
     pub phase: Option<PhaseArg>,
@@ -54,7 +54,7 @@ pub struct TaskToggleParams {
 #[serde(deny_unknown_fields)]
 pub struct TaskAddParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub plan_slug: String,
     /// The phase's 1-based order or name.
     pub phase: PhaseArg,

@@ -47,18 +47,26 @@ pub(crate) fn input_schemas<T: JsonSchema>() -> InputSchemas {
 /// session: it lands in that session's history, which `tool_called` dependencies read.
 /// Returns whether it was added.
 pub(crate) fn inject_session_arg(schemas: &mut InputSchemas) -> bool {
-    let mut added = false;
-    for schema in [&mut schemas.advertised, &mut schemas.accepted] {
-        let Some(Value::Object(properties)) = schema.get_mut("properties") else { return false };
-        if properties.contains_key("session_id") || properties.contains_key("previous_session_id") {
-            return false;
-        }
-        // Explained once, in the server's instructions and docs/dependencies.md, rather than
-        // in every tool's schema.
-        properties.insert("session_id".into(), json!({ "type": "string", "minLength": 1, "maxLength": 64 }));
-        added = true;
+    let names_a_session = |schema: &Map<String, Value>| {
+        schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .is_none_or(|p| p.contains_key("session_id") || p.contains_key("previous_session_id"))
+    };
+    if names_a_session(&schemas.accepted) {
+        return false;
     }
-    added
+    // Explained once, in the server's instructions and docs/dependencies.md, rather than in
+    // every tool's schema; the accepted schema holds its length limits.
+    for (schema, argument) in [
+        (&mut schemas.advertised, json!({ "type": "string" })),
+        (&mut schemas.accepted, json!({ "type": "string", "minLength": 1, "maxLength": 64 })),
+    ] {
+        if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+            properties.insert("session_id".into(), argument);
+        }
+    }
+    true
 }
 
 /// The two output schemas of a tool whose success payload is `T`.

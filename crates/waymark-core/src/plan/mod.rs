@@ -146,7 +146,7 @@ pub enum PlanFormat {
 #[serde(deny_unknown_fields)]
 pub struct PlanGetParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub slug: String,
     /// `json` (default) or `markdown`.
     pub format: Option<PlanFormat>,
@@ -277,9 +277,10 @@ impl From<PlanStatusUpdate> for PlanStatus {
 #[serde(deny_unknown_fields)]
 pub struct PlanUpdateStatusParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub slug: String,
     /// The new status.
+    #[schemars(description = "")]
     pub status: PlanStatusUpdate,
 }
 
@@ -306,7 +307,7 @@ pub struct PlanStatusChangeView {
 #[serde(deny_unknown_fields)]
 pub struct PlanArchiveParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub slug: String,
     /// Why it is archived; kept as `metadata.archive_reason`.
     #[schemars(length(max = 2000))]
@@ -336,7 +337,7 @@ pub struct PlanArchivedView {
 #[serde(deny_unknown_fields)]
 pub struct PlanPublishParams {
     /// The plan's slug.
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(description = "", length(min = 1, max = 255))]
     pub slug: String,
 }
 

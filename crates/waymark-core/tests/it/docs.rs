@@ -182,7 +182,7 @@ fn render_tools(service: &waymark_core::Service, sizes: &Sizes) -> String {
          nullable (absent means not given, and `null` is accepted too, for clients that send every argument); every \
          object with declared properties has `additionalProperties: false` and a free-form object is `{\"type\": \"object\"}`; \
          arrays declare `items`; no `$ref`, `const`, `oneOf` or `default` (defaults are in the descriptions). \
-         Limits an agent never meets in ordinary use (1,000 characters or more, 100 items or more) and legacy aliases \
+         Limits an agent never meets in ordinary use (128 characters or more, 100 items or more) and legacy aliases \
          (`start_workflow`'s `args`, `external_id`) are accepted and enforced but not advertised; the tables below list them. \
          A test checks every tool against these rules (`crates/waymark-core/tests/it/catalogue.rs`).\n\
          - **Results** (`outputSchema`) describe `structuredContent` of successes and errors alike: `success` and the \
