@@ -164,6 +164,9 @@ error message. Everything is stored whole; only results are bounded.
 it: the value is then the `$truncated` marker, `value_text` / `output_text` holds the next part \
 of its JSON text, and `next_cursor` (passed as `cursor`) reads the part after; join the parts \
 and parse them.
+- **Errors** are bounded too: the message takes at most 8 KiB, and lists in `details` (violations, \
+blockers) keep their first items within 32 KiB, with `details.truncated: true` and \
+`details.omitted` saying how many were left out.
 
 ";
 
